@@ -1,0 +1,47 @@
+"""The one place that decides who may touch what. Every view goes through here."""
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import QuerySet
+
+from .models import ROLE_RANK, Assignment, Membership, Project, Role
+
+
+class AccessDenied(Exception):
+    """Raised when the caller may not see or change an object; views answer 404/403."""
+
+
+def user_role(user: AbstractBaseUser | AnonymousUser) -> Role | None:
+    """The highest role the user holds anywhere; superusers are admins."""
+    if not user.is_authenticated:
+        return None
+    if user.is_superuser:
+        return Role.ADMIN
+    roles = Membership.objects.filter(user=user).values_list("role", flat=True)
+    ranked = sorted((Role(r) for r in roles), key=ROLE_RANK.__getitem__, reverse=True)
+    return ranked[0] if ranked else None
+
+
+def projects_for(user: AbstractBaseUser, *, min_role: Role) -> QuerySet[Project]:
+    if user.is_superuser:
+        return Project.objects.all()
+    allowed = [r for r, rank in ROLE_RANK.items() if rank >= ROLE_RANK[min_role]]
+    return Project.objects.filter(memberships__user=user, memberships__role__in=allowed).distinct()
+
+
+def access_project_by_slug(user: AbstractBaseUser, slug: str, *, min_role: Role) -> Project:
+    project = projects_for(user, min_role=min_role).filter(slug=slug).first()
+    if project is None:
+        raise AccessDenied(f"no project {slug!r} you may access as {min_role.label.lower()}")
+    return project
+
+
+def access_assignment_by_id(user: AbstractBaseUser, assignment_id: int) -> Assignment:
+    # Another annotator's assignment is indistinguishable from a missing one (no IDOR oracle).
+    assignment = (
+        Assignment.objects.select_related("task__project")
+        .filter(pk=assignment_id, annotator=user)
+        .first()
+    )
+    if assignment is None:
+        raise AccessDenied(f"no assignment {assignment_id}")
+    return assignment

@@ -1,0 +1,186 @@
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class Role(models.TextChoices):
+    ANNOTATOR = "annotator", "Annotator"
+    RESEARCHER = "researcher", "Researcher"
+    ADMIN = "admin", "Admin"
+
+
+ROLE_RANK = {Role.ANNOTATOR: 1, Role.RESEARCHER: 2, Role.ADMIN: 3}
+
+
+class Project(models.Model):
+    slug = models.SlugField(unique=True)
+    name = models.CharField(max_length=200)
+    guidelines = models.TextField(blank=True, default="")
+    guidelines_version = models.PositiveIntegerField(default=1)
+    overlap = models.PositiveSmallIntegerField(
+        default=1, help_text="Distinct annotators who judge each task."
+    )
+    lease_seconds = models.PositiveIntegerField(
+        default=30 * 60, help_text="How long a claimed task stays reserved for its annotator."
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.slug
+
+
+class Membership(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=16, choices=Role.choices)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "user"], name="uniq_membership"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.project}: {self.role}"
+
+
+class Prompt(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="prompts")
+    messages = models.JSONField(help_text="Conversation prefix: a list of {role, content}.")
+    external_id = models.CharField(max_length=200, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "external_id"],
+                condition=~models.Q(external_id=""),
+                name="uniq_prompt_external_id",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"prompt {self.pk} ({self.project_id})"
+
+
+class Completion(models.Model):
+    """A candidate assistant reply to a prompt, with how it was produced."""
+
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="completions")
+    candidate_index = models.PositiveSmallIntegerField()
+    content = models.TextField()
+    model_name = models.CharField(max_length=500)
+    sampling_params = models.JSONField(default=dict)
+    seed = models.BigIntegerField(null=True, blank=True)
+    finish_reason = models.CharField(max_length=32, blank=True, default="")
+    prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
+    completion_tokens = models.PositiveIntegerField(null=True, blank=True)
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            # Makes generation idempotent: a retried job cannot add a third candidate.
+            models.UniqueConstraint(fields=["prompt", "candidate_index"], name="uniq_candidate"),
+        ]
+
+    def __str__(self) -> str:
+        return f"completion {self.pk} of prompt {self.prompt_id}"
+
+
+class Task(models.Model):
+    """A prompt plus the candidates an annotator compares."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="tasks")
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="tasks")
+    completions = models.ManyToManyField(Completion, through="TaskCandidate", related_name="tasks")
+    overlap = models.PositiveSmallIntegerField(default=1)
+    # Denormalised count of live (pending or submitted) assignments, so a claim is one
+    # conditional UPDATE instead of a locked COUNT.
+    slots_taken = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["project", "slots_taken"])]
+
+    def __str__(self) -> str:
+        return f"task {self.pk}"
+
+
+class TaskCandidate(models.Model):
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="candidates")
+    completion = models.ForeignKey(Completion, on_delete=models.CASCADE)
+    position = models.PositiveSmallIntegerField()
+
+    class Meta:
+        ordering = ["position"]
+        constraints = [
+            models.UniqueConstraint(fields=["task", "completion"], name="uniq_task_completion"),
+            models.UniqueConstraint(fields=["task", "position"], name="uniq_task_position"),
+        ]
+
+
+class Assignment(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        SUBMITTED = "submitted"
+        EXPIRED = "expired"
+
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="assignments")
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments"
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    shown_order = models.JSONField(help_text="Completion ids in the order shown (A, B, ...).")
+    claimed_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["task", "annotator"], name="uniq_task_annotator"),
+        ]
+        indexes = [
+            models.Index(fields=["annotator", "status"]),
+            models.Index(fields=["status", "expires_at"]),
+        ]
+
+    def is_expired(self, now=None) -> bool:
+        now = now or timezone.now()
+        return self.status == self.Status.EXPIRED or (
+            self.status == self.Status.PENDING and self.expires_at <= now
+        )
+
+
+class PairwiseJudgment(models.Model):
+    """One annotator's 5-point verdict on a pair, stored both as shown and canonically."""
+
+    assignment = models.OneToOneField(Assignment, on_delete=models.PROTECT, related_name="judgment")
+    task = models.ForeignKey(Task, on_delete=models.PROTECT, related_name="judgments")
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="judgments"
+    )
+    choice = models.PositiveSmallIntegerField(help_text="1..5 on the scale as displayed.")
+    shown_order = models.JSONField()
+    chosen = models.ForeignKey(
+        Completion, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    rejected = models.ForeignKey(
+        Completion, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    strength = models.PositiveSmallIntegerField(help_text="0 tie, 1 better, 2 much better.")
+    comment = models.TextField(blank=True, default="")
+    time_spent_ms = models.PositiveIntegerField(default=0)
+    guidelines_version = models.PositiveIntegerField()
+    idempotency_key = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["annotator", "idempotency_key"], name="uniq_judgment_idempotency"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"judgment {self.pk}"

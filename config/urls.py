@@ -1,0 +1,21 @@
+from django.contrib import admin
+from django.http import JsonResponse
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView
+
+from .spa import spa_index
+
+
+def healthz(request):
+    return JsonResponse({"status": "ok"})
+
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/", include("annotation.urls")),
+    path("api/", include("training_jobs.urls")),
+    path("healthz", healthz),
+    # Everything else is a client-side route of the SPA.
+    re_path(r"^(?!api/|admin/|static/).*$", spa_index, name="spa"),
+]

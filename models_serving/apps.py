@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class ModelsServingConfig(AppConfig):
+    name = "models_serving"
+    verbose_name = "Model serving"
