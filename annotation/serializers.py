@@ -1,6 +1,5 @@
 from rest_framework import serializers
 
-from .likert import FIVE_POINT_SCALE
 from .models import Role
 
 
@@ -50,7 +49,9 @@ class NextAssignmentSerializer(serializers.Serializer):
 
 
 class JudgmentCreateSerializer(serializers.Serializer):
-    choice = serializers.ChoiceField(choices=[v for v, _ in FIVE_POINT_SCALE])
+    choice = serializers.IntegerField(
+        help_text="A value of the assignment's scale (its `scale[].value`)."
+    )
     idempotency_key = serializers.RegexField(
         r"^[A-Za-z0-9_-]{8,64}$",
         help_text="Client-generated key (e.g. a UUID); a repeat returns the first judgment.",

@@ -14,6 +14,10 @@ from .likert import FIVE_POINT_SCALE, preference_from_choice
 from .models import Assignment, Completion, PairwiseJudgment, Project, Prompt, Task, TaskCandidate
 
 
+class InvalidChoice(ValueError):
+    """The choice is not a point of the assignment's scale."""
+
+
 class JudgmentConflict(Exception):
     """The assignment can no longer take this judgment (expired, or judged with another key)."""
 
@@ -98,7 +102,7 @@ def judgment_submit(
     """
     valid_choices = {value for value, _ in FIVE_POINT_SCALE}
     if choice not in valid_choices:
-        raise ValueError(f"choice must be one of {sorted(valid_choices)}")
+        raise InvalidChoice(f"choice must be one of {sorted(valid_choices)}")
     existing = _judgment_by_key(assignment.annotator_id, idempotency_key)
     if existing is not None:
         return _repeat_or_conflict(existing, assignment)

@@ -104,6 +104,11 @@ class JudgmentSubmitView(APIView):
             return not_found(str(exc))
         try:
             result = services.judgment_submit(assignment=assignment, **data.validated_data)
+        except services.InvalidChoice as exc:
+            return Response(
+                {"detail": f"Invalid input: choice. {exc}", "errors": {"choice": [str(exc)]}},
+                status=status.HTTP_400_BAD_REQUEST,
+            )
         except services.JudgmentConflict as exc:
             return conflict(str(exc))
         code = status.HTTP_201_CREATED if result.created else status.HTTP_200_OK

@@ -1,0 +1,24 @@
+import { request } from "./client";
+import type { Judgment, JudgmentRequest, LoginRequest, Me, NextAssignment } from "./types";
+
+export { ApiError, errorMessage } from "./client";
+export type { FieldErrors } from "./client";
+
+export const api = {
+  me: () => request<Me>("GET", "/api/auth/me/"),
+  login: (credentials: LoginRequest) => request<Me>("POST", "/api/auth/login/", credentials),
+  logout: () => request<void>("POST", "/api/auth/logout/"),
+  nextAssignment: () => request<NextAssignment>("GET", "/api/assignments/next/"),
+  submitJudgment: (assignmentId: number, judgment: JudgmentRequest) =>
+    request<Judgment>("POST", `/api/assignments/${assignmentId}/judgment/`, judgment),
+};
+
+/** A fresh idempotency key; crypto.randomUUID only exists in secure contexts (https/localhost). */
+export function newIdempotencyKey(): string {
+  if (typeof crypto.randomUUID === "function") return crypto.randomUUID();
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  bytes[6] = (bytes[6]! & 0x0f) | 0x40; // version 4
+  bytes[8] = (bytes[8]! & 0x3f) | 0x80; // RFC 4122 variant
+  const hex = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}

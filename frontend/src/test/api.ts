@@ -1,0 +1,66 @@
+import { vi } from "vitest";
+import type { Assignment } from "../api/types";
+
+export interface Reply {
+  status: number;
+  body?: unknown;
+}
+
+type Route = Reply | Reply[] | (() => Reply | Promise<Reply>);
+
+/**
+ * Stubs global fetch with a table keyed by "METHOD /path". A list of replies is served in
+ * order, the last one repeating. Returns the mock so tests can inspect calls.
+ */
+export function mockApi(routes: Record<string, Route>) {
+  const served: Record<string, number> = {};
+  const fetchMock = vi.fn(async (input: RequestInfo | URL, init?: RequestInit) => {
+    const key = `${init?.method ?? "GET"} ${String(input)}`;
+    const route = routes[key];
+    if (route === undefined) throw new Error(`Unexpected request: ${key}`);
+    let reply: Reply;
+    if (typeof route === "function") reply = await route();
+    else if (Array.isArray(route)) {
+      const index = Math.min(served[key] ?? 0, route.length - 1);
+      served[key] = (served[key] ?? 0) + 1;
+      reply = route[index]!;
+    } else reply = route;
+    const body = reply.body === undefined ? null : JSON.stringify(reply.body);
+    return new Response(body, { status: reply.status, headers: { "Content-Type": "application/json" } });
+  });
+  vi.stubGlobal("fetch", fetchMock);
+  return fetchMock;
+}
+
+/** The parsed JSON bodies of calls to `method path`. */
+export function sentBodies(fetchMock: ReturnType<typeof mockApi>, method: string, path: string): unknown[] {
+  return fetchMock.mock.calls
+    .filter(([input, init]) => String(input) === path && (init?.method ?? "GET") === method)
+    .map(([, init]) => JSON.parse(String(init?.body)));
+}
+
+export const FIVE_POINT_SCALE = [
+  { value: 1, label: "A is much better" },
+  { value: 2, label: "A is better" },
+  { value: 3, label: "Tie" },
+  { value: 4, label: "B is better" },
+  { value: 5, label: "B is much better" },
+];
+
+export function makeAssignment(id: number, overrides: Partial<Assignment> = {}): Assignment {
+  return {
+    id,
+    project: { slug: "helpfulness", name: "Helpfulness", guidelines: "Prefer the more helpful answer." },
+    prompt: [
+      { role: "system", content: "You are a helpful assistant." },
+      { role: "user", content: `Question number ${id}?` },
+    ],
+    candidates: [
+      { label: "A", content: `Answer A for ${id}` },
+      { label: "B", content: `Answer B for ${id}` },
+    ],
+    scale: FIVE_POINT_SCALE,
+    expires_at: "2030-01-01T00:00:00Z",
+    ...overrides,
+  };
+}
