@@ -46,7 +46,9 @@ def _run(cmd: list[str]) -> bool:
 
 def _start_postgres(host: str, port: int) -> bool:
     if shutil.which("pg_ctlcluster"):
-        for version in sorted(os.listdir("/etc/postgresql")) if os.path.isdir("/etc/postgresql") else []:
+        for version in (
+            sorted(os.listdir("/etc/postgresql")) if os.path.isdir("/etc/postgresql") else []
+        ):
             _run(["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "start"])
         if _wait(host, port, 10):
             return True
@@ -59,8 +61,19 @@ def _start_postgres(host: str, port: int) -> bool:
     if user:
         shutil.chown(datadir, "postgres")
     ok = _run([*user, f"{bindir}/initdb", "-D", datadir, "-U", "postgres", "--auth=trust"])
-    ok = ok and _run([*user, f"{bindir}/pg_ctl", "-D", datadir, "-l", f"{datadir}/log",
-                      "-o", f"-p {port} -k {datadir} -c listen_addresses={host}", "start"])
+    ok = ok and _run(
+        [
+            *user,
+            f"{bindir}/pg_ctl",
+            "-D",
+            datadir,
+            "-l",
+            f"{datadir}/log",
+            "-o",
+            f"-p {port} -k {datadir} -c listen_addresses={host}",
+            "start",
+        ]
+    )
     return ok and _wait(host, port)
 
 
@@ -68,9 +81,25 @@ def _start_redis(host: str, port: int) -> bool:
     if not shutil.which("redis-server"):
         return False
     workdir = tempfile.mkdtemp(prefix="arbiter-redis-")
-    _run(["redis-server", "--daemonize", "yes", "--bind", host, "--port", str(port),
-          "--save", "", "--appendonly", "no", "--dir", workdir,
-          "--logfile", os.path.join(workdir, "redis.log")])
+    _run(
+        [
+            "redis-server",
+            "--daemonize",
+            "yes",
+            "--bind",
+            host,
+            "--port",
+            str(port),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            workdir,
+            "--logfile",
+            os.path.join(workdir, "redis.log"),
+        ]
+    )
     return _wait(host, port)
 
 

@@ -64,8 +64,12 @@ MATRIX = [
 
 
 @pytest.mark.parametrize("role", ROLES)
-@pytest.mark.parametrize(("method", "path", "body", "expected"), MATRIX, ids=[m[1] + " " + m[0] for m in MATRIX])
-def test_role_endpoint_matrix(world, role, method, path, body, expected, django_capture_on_commit_callbacks):
+@pytest.mark.parametrize(
+    ("method", "path", "body", "expected"), MATRIX, ids=[m[1] + " " + m[0] for m in MATRIX]
+)
+def test_role_endpoint_matrix(
+    world, role, method, path, body, expected, django_capture_on_commit_callbacks
+):
     # The annotator's assignment exists whoever calls, so "someone else's" is really tested.
     holder = _client(world, "annotator")
     assignment = holder.get("/api/assignments/next/").json()["assignment"]

@@ -130,11 +130,19 @@ def test_session_login_me_and_logout(project):
     client = APIClient(enforce_csrf_checks=True)
     client.get("/api/auth/csrf/")
     token = client.cookies["csrftoken"].value
-    bad = client.post("/api/auth/login/", {"username": "ann", "password": "nope"},
-                      format="json", HTTP_X_CSRFTOKEN=token)
+    bad = client.post(
+        "/api/auth/login/",
+        {"username": "ann", "password": "nope"},
+        format="json",
+        HTTP_X_CSRFTOKEN=token,
+    )
     assert bad.status_code == 400 and "password" in bad.json()["errors"]
-    good = client.post("/api/auth/login/", {"username": "ann", "password": "pw-for-tests"},
-                       format="json", HTTP_X_CSRFTOKEN=token)
+    good = client.post(
+        "/api/auth/login/",
+        {"username": "ann", "password": "pw-for-tests"},
+        format="json",
+        HTTP_X_CSRFTOKEN=token,
+    )
     assert good.status_code == 200 and good.json()["role"] == "annotator"
     token = client.cookies["csrftoken"].value
     assert client.get("/api/auth/me/").json()["username"] == "ann"
@@ -145,8 +153,9 @@ def test_session_login_me_and_logout(project):
 def test_session_write_without_csrf_token_is_refused(project):
     member(project, username="ann2")
     client = APIClient(enforce_csrf_checks=True)
-    response = client.post("/api/auth/login/", {"username": "ann2", "password": "pw-for-tests"},
-                           format="json")
+    response = client.post(
+        "/api/auth/login/", {"username": "ann2", "password": "pw-for-tests"}, format="json"
+    )
     assert response.status_code == 403
 
 

@@ -57,7 +57,9 @@ def test_expired_lease_returns_the_task_to_the_pool():
     slow, other = member(project), member(project)
     assignment = services.assignment_claim_next(annotator=slow)
     assert services.assignment_claim_next(annotator=other) is None
-    Assignment.objects.filter(pk=assignment.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    Assignment.objects.filter(pk=assignment.pk).update(
+        expires_at=timezone.now() - timedelta(seconds=1)
+    )
     taken_over = services.assignment_claim_next(annotator=other)
     assert taken_over is not None and taken_over.task == task
     assert Assignment.objects.get(pk=assignment.pk).status == Assignment.Status.EXPIRED
@@ -68,7 +70,9 @@ def test_late_submit_after_expiry_is_refused():
     pair_task(project)
     annotator = member(project)
     assignment = services.assignment_claim_next(annotator=annotator)
-    Assignment.objects.filter(pk=assignment.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    Assignment.objects.filter(pk=assignment.pk).update(
+        expires_at=timezone.now() - timedelta(seconds=1)
+    )
     assignment.refresh_from_db()
     with pytest.raises(services.JudgmentConflict, match="ran out"):
         services.judgment_submit(assignment=assignment, choice=2, idempotency_key="late-0000001")
@@ -86,8 +90,12 @@ def test_repeat_submit_with_same_key_stores_one_judgment():
     pair_task(project)
     annotator = member(project, Role.ANNOTATOR)
     assignment = services.assignment_claim_next(annotator=annotator)
-    first = services.judgment_submit(assignment=assignment, choice=5, idempotency_key="dup-00000001")
-    second = services.judgment_submit(assignment=assignment, choice=5, idempotency_key="dup-00000001")
+    first = services.judgment_submit(
+        assignment=assignment, choice=5, idempotency_key="dup-00000001"
+    )
+    second = services.judgment_submit(
+        assignment=assignment, choice=5, idempotency_key="dup-00000001"
+    )
     assert first.created and not second.created
     assert first.judgment.pk == second.judgment.pk
     assert first.judgment.chosen_id == assignment.shown_order[1]

@@ -13,7 +13,9 @@ pytestmark = pytest.mark.django_db
 def _judge(project, annotator, choices):
     for n, choice in enumerate(choices):
         assignment = services.assignment_claim_next(annotator=annotator, project=project)
-        services.judgment_submit(assignment=assignment, choice=choice, idempotency_key=f"exp-key-{n:04d}")
+        services.judgment_submit(
+            assignment=assignment, choice=choice, idempotency_key=f"exp-key-{n:04d}"
+        )
 
 
 def test_export_writes_trl_conversational_rows_without_ties(tmp_path):

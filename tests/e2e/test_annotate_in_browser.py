@@ -61,7 +61,7 @@ def test_annotator_judges_three_pairs_with_keyboard_then_export_loads(
     expect(page).to_have_url(f"{live_server.url}/login")
     page.get_by_label("Username").fill("ann")
     page.get_by_label("Password").fill("pw-for-tests")
-    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("button", name="Sign in").click()
 
     for n, key in enumerate(["1", "2", "5"]):
         expect(page.get_by_role("heading", name="Which response is better?")).to_be_visible()
