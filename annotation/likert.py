@@ -45,4 +45,6 @@ def preference_from_choice(choice: int, shown_order: list[int]) -> Preference:
     winner, strength = _FIVE_POINT_MEANING[choice]
     if winner is None:
         return Preference(chosen_id=None, rejected_id=None, strength=0)
-    return Preference(chosen_id=shown_order[winner], rejected_id=shown_order[1 - winner], strength=strength)
+    return Preference(
+        chosen_id=shown_order[winner], rejected_id=shown_order[1 - winner], strength=strength
+    )

@@ -120,6 +120,9 @@ class TaskCandidate(models.Model):
             models.UniqueConstraint(fields=["task", "position"], name="uniq_task_position"),
         ]
 
+    def __str__(self) -> str:
+        return f"candidate {self.position} of task {self.task_id}"
+
 
 class Assignment(models.Model):
     class Status(models.TextChoices):
@@ -144,6 +147,9 @@ class Assignment(models.Model):
             models.Index(fields=["annotator", "status"]),
             models.Index(fields=["status", "expires_at"]),
         ]
+
+    def __str__(self) -> str:
+        return f"assignment {self.pk} ({self.status})"
 
     def is_expired(self, now=None) -> bool:
         now = now or timezone.now()

@@ -64,10 +64,14 @@ def assignment_claim_next(
     return None
 
 
-def _assignment_create(*, task_id: int, annotator: AbstractBaseUser, rng: random.Random) -> Assignment:
+def _assignment_create(
+    *, task_id: int, annotator: AbstractBaseUser, rng: random.Random
+) -> Assignment:
     task = Task.objects.select_related("project").get(pk=task_id)
     candidate_ids = list(
-        TaskCandidate.objects.filter(task=task).order_by("position").values_list("completion_id", flat=True)
+        TaskCandidate.objects.filter(task=task)
+        .order_by("position")
+        .values_list("completion_id", flat=True)
     )
     # Randomised display order guards the data against position bias.
     shown_order = rng.sample(candidate_ids, k=len(candidate_ids))
@@ -108,8 +112,10 @@ def judgment_submit(
         return _repeat_or_conflict(existing, assignment)
     try:
         with transaction.atomic():
-            locked = Assignment.objects.select_for_update().select_related("task__project").get(
-                pk=assignment.pk
+            locked = (
+                Assignment.objects.select_for_update()
+                .select_related("task__project")
+                .get(pk=assignment.pk)
             )
             existing = _judgment_by_key(locked.annotator_id, idempotency_key)
             if existing is not None:
@@ -197,7 +203,9 @@ def task_create_pair(*, prompt: Prompt) -> Task | None:
     if len(completions) < 2:
         return None
     with transaction.atomic():
-        task = Task.objects.create(project=prompt.project, prompt=prompt, overlap=prompt.project.overlap)
+        task = Task.objects.create(
+            project=prompt.project, prompt=prompt, overlap=prompt.project.overlap
+        )
         TaskCandidate.objects.bulk_create(
             TaskCandidate(task=task, completion=c, position=i) for i, c in enumerate(completions)
         )

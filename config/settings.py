@@ -29,7 +29,9 @@ def _secret_key() -> str:
 
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="") or _secret_key()
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
-ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
+ALLOWED_HOSTS = env.list(
+    "DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"]
+)
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
@@ -168,9 +170,12 @@ LOCAL_MODEL_PORT = env.int("ARBITER_LOCAL_MODEL_PORT", default=8011)
 # VLLM_BASE_URL is the production name; MODEL_BASE_URL is kept generic for any
 # OpenAI-compatible server. The default is the embedded `transformers serve`.
 MODEL_BASE_URL = env.str(
-    "VLLM_BASE_URL", default=env.str("MODEL_BASE_URL", default=f"http://127.0.0.1:{LOCAL_MODEL_PORT}/v1")
+    "VLLM_BASE_URL",
+    default=env.str("MODEL_BASE_URL", default=f"http://127.0.0.1:{LOCAL_MODEL_PORT}/v1"),
 )
-MODEL_SERVER_EMBEDDED = not (env.str("VLLM_BASE_URL", default="") or env.str("MODEL_BASE_URL", default=""))
+MODEL_SERVER_EMBEDDED = not (
+    env.str("VLLM_BASE_URL", default="") or env.str("MODEL_BASE_URL", default="")
+)
 MODEL_API_KEY = env.str("VLLM_API_KEY", default=env.str("MODEL_API_KEY", default="EMPTY"))
 MODEL_NAME = env.str("VLLM_MODEL", default=env.str("MODEL_NAME", default=str(TINY_POLICY_DIR)))
 MODEL_SUPPORTS_N = env.bool("MODEL_SUPPORTS_N", default=bool(env.str("VLLM_BASE_URL", default="")))

@@ -74,7 +74,7 @@ class ChatClient:
     async def generate(
         self, messages: Sequence[dict], *, k: int, params: SamplingParams, base_seed: int = 0
     ) -> list[Candidate]:
-        """K candidates for one prefix: one request with ``n=k`` if supported, else K seeded ones."""
+        """K candidates for one prefix: one ``n=k`` request if supported, else K seeded ones."""
         if self.config.supports_n:
             return await self._request(messages, n=k, params=params, seed=base_seed)
         batches = await asyncio.gather(
@@ -97,12 +97,20 @@ class ChatClient:
                 seed=seed,
                 **params.as_dict(),
             )
-        except (openai.APIConnectionError, openai.APITimeoutError, openai.InternalServerError) as exc:
-            raise ModelServerUnavailable(f"model server at {self.config.base_url} is unavailable") from exc
+        except (
+            openai.APIConnectionError,
+            openai.APITimeoutError,
+            openai.InternalServerError,
+        ) as exc:
+            raise ModelServerUnavailable(
+                f"model server at {self.config.base_url} is unavailable"
+            ) from exc
         except openai.RateLimitError as exc:
             raise ModelServerUnavailable("model server is overloaded (429)") from exc
         except openai.APIStatusError as exc:
-            raise ModelServerRejected(f"model server refused the request ({exc.status_code})") from exc
+            raise ModelServerRejected(
+                f"model server refused the request ({exc.status_code})"
+            ) from exc
         latency_ms = int((time.monotonic() - started) * 1000)
         usage = response.usage
         return [

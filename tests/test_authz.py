@@ -1,10 +1,10 @@
 """Every endpoint × every role: who gets in, who is refused."""
 
 import pytest
+from factories import ProjectFactory, member, pair_task
 from rest_framework.test import APIClient
 
 from annotation.models import Role
-from factories import ProjectFactory, member, pair_task
 from training_jobs.models import TrainingJob
 
 pytestmark = pytest.mark.django_db

@@ -25,7 +25,9 @@ class TrainingJob(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    config = models.JSONField(default=dict, blank=True, help_text="Recipe overrides (beta, steps…).")
+    config = models.JSONField(
+        default=dict, blank=True, help_text="Recipe overrides (beta, steps…)."
+    )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     data_rows = models.PositiveIntegerField(null=True, blank=True)
     data_path = models.CharField(max_length=1000, blank=True, default="")

@@ -18,7 +18,15 @@ from .models import TrainingJob
 
 LOG_TAIL_CHARS = 4000
 # Recipe fields a caller may override; paths are always chosen by the platform.
-TUNABLE_FIELDS = ("beta", "loss_type", "learning_rate", "max_steps", "per_device_train_batch_size", "max_length", "seed")
+TUNABLE_FIELDS = (
+    "beta",
+    "loss_type",
+    "learning_rate",
+    "max_steps",
+    "per_device_train_batch_size",
+    "max_length",
+    "seed",
+)
 
 
 def training_job_create(
@@ -84,13 +92,21 @@ def _run_recipe(job: TrainingJob, workdir: Path, data_path: Path) -> None:
     progress_path = workdir / "progress.jsonl"
     progress_path.unlink(missing_ok=True)
     log_path = workdir / "train.log"
-    command = [sys.executable, "-m", "training_jobs.recipes.dpo", "--config", str(config_path),
-               "--progress-file", str(progress_path)]
+    command = [
+        sys.executable,
+        "-m",
+        "training_jobs.recipes.dpo",
+        "--config",
+        str(config_path),
+        "--progress-file",
+        str(progress_path),
+    ]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     # A child process returns GPU memory on exit and can be killed cleanly.
     with log_path.open("wb") as log:
-        child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                 cwd=settings.BASE_DIR)
+        child = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=settings.BASE_DIR
+        )
         offset = 0
         while child.poll() is None:
             time.sleep(1.0)
@@ -103,12 +119,20 @@ def _run_recipe(job: TrainingJob, workdir: Path, data_path: Path) -> None:
         _consume_progress(job, progress_path, offset)
     metrics_path = workdir / "checkpoint" / "metrics.json"
     if child.returncode != 0 or not metrics_path.exists():
-        _finish(job, TrainingJob.Status.FAILED, log_tail=_tail(log_path),
-                error=f"training process exited with code {child.returncode}")
+        _finish(
+            job,
+            TrainingJob.Status.FAILED,
+            log_tail=_tail(log_path),
+            error=f"training process exited with code {child.returncode}",
+        )
         return
-    _finish(job, TrainingJob.Status.SUCCEEDED, log_tail=_tail(log_path),
-            metrics=json.loads(metrics_path.read_text()),
-            checkpoint_path=str(workdir / "checkpoint"))
+    _finish(
+        job,
+        TrainingJob.Status.SUCCEEDED,
+        log_tail=_tail(log_path),
+        metrics=json.loads(metrics_path.read_text()),
+        checkpoint_path=str(workdir / "checkpoint"),
+    )
 
 
 def _consume_progress(job: TrainingJob, progress_path: Path, offset: int) -> int:

@@ -18,7 +18,9 @@ def _jobs_visible_to(user):
 
 
 class TrainingJobListCreateView(APIView):
-    @extend_schema(responses={200: TrainingJobSerializer(many=True)}, summary="Training jobs you may see")
+    @extend_schema(
+        responses={200: TrainingJobSerializer(many=True)}, summary="Training jobs you may see"
+    )
     def get(self, request: Request) -> Response:
         jobs = _jobs_visible_to(request.user).select_related("project")[:100]
         return Response(TrainingJobSerializer(jobs, many=True).data)

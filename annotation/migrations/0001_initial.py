@@ -7,7 +7,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -16,154 +15,366 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Project',
+            name="Project",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('slug', models.SlugField(unique=True)),
-                ('name', models.CharField(max_length=200)),
-                ('guidelines', models.TextField(blank=True, default='')),
-                ('guidelines_version', models.PositiveIntegerField(default=1)),
-                ('overlap', models.PositiveSmallIntegerField(default=1, help_text='Distinct annotators who judge each task.')),
-                ('lease_seconds', models.PositiveIntegerField(default=1800, help_text='How long a claimed task stays reserved for its annotator.')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("slug", models.SlugField(unique=True)),
+                ("name", models.CharField(max_length=200)),
+                ("guidelines", models.TextField(blank=True, default="")),
+                ("guidelines_version", models.PositiveIntegerField(default=1)),
+                (
+                    "overlap",
+                    models.PositiveSmallIntegerField(
+                        default=1, help_text="Distinct annotators who judge each task."
+                    ),
+                ),
+                (
+                    "lease_seconds",
+                    models.PositiveIntegerField(
+                        default=1800,
+                        help_text="How long a claimed task stays reserved for its annotator.",
+                    ),
+                ),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
             ],
         ),
         migrations.CreateModel(
-            name='Assignment',
+            name="Assignment",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('submitted', 'Submitted'), ('expired', 'Expired')], default='pending', max_length=16)),
-                ('shown_order', models.JSONField(help_text='Completion ids in the order shown (A, B, ...).')),
-                ('claimed_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('expires_at', models.DateTimeField()),
-                ('annotator', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='assignments', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("submitted", "Submitted"),
+                            ("expired", "Expired"),
+                        ],
+                        default="pending",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "shown_order",
+                    models.JSONField(help_text="Completion ids in the order shown (A, B, ...)."),
+                ),
+                ("claimed_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("expires_at", models.DateTimeField()),
+                (
+                    "annotator",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="assignments",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Prompt',
+            name="Prompt",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('messages', models.JSONField(help_text='Conversation prefix: a list of {role, content}.')),
-                ('external_id', models.CharField(blank=True, default='', max_length=200)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='prompts', to='annotation.project')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "messages",
+                    models.JSONField(help_text="Conversation prefix: a list of {role, content}."),
+                ),
+                ("external_id", models.CharField(blank=True, default="", max_length=200)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="prompts",
+                        to="annotation.project",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Completion',
+            name="Completion",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('candidate_index', models.PositiveSmallIntegerField()),
-                ('content', models.TextField()),
-                ('model_name', models.CharField(max_length=500)),
-                ('sampling_params', models.JSONField(default=dict)),
-                ('seed', models.BigIntegerField(blank=True, null=True)),
-                ('finish_reason', models.CharField(blank=True, default='', max_length=32)),
-                ('prompt_tokens', models.PositiveIntegerField(blank=True, null=True)),
-                ('completion_tokens', models.PositiveIntegerField(blank=True, null=True)),
-                ('latency_ms', models.PositiveIntegerField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('prompt', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='completions', to='annotation.prompt')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("candidate_index", models.PositiveSmallIntegerField()),
+                ("content", models.TextField()),
+                ("model_name", models.CharField(max_length=500)),
+                ("sampling_params", models.JSONField(default=dict)),
+                ("seed", models.BigIntegerField(blank=True, null=True)),
+                ("finish_reason", models.CharField(blank=True, default="", max_length=32)),
+                ("prompt_tokens", models.PositiveIntegerField(blank=True, null=True)),
+                ("completion_tokens", models.PositiveIntegerField(blank=True, null=True)),
+                ("latency_ms", models.PositiveIntegerField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "prompt",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="completions",
+                        to="annotation.prompt",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Task',
+            name="Task",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('overlap', models.PositiveSmallIntegerField(default=1)),
-                ('slots_taken', models.PositiveSmallIntegerField(default=0)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='tasks', to='annotation.project')),
-                ('prompt', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='tasks', to='annotation.prompt')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("overlap", models.PositiveSmallIntegerField(default=1)),
+                ("slots_taken", models.PositiveSmallIntegerField(default=0)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="tasks",
+                        to="annotation.project",
+                    ),
+                ),
+                (
+                    "prompt",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="tasks",
+                        to="annotation.prompt",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='PairwiseJudgment',
+            name="PairwiseJudgment",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('choice', models.PositiveSmallIntegerField(help_text='1..5 on the scale as displayed.')),
-                ('shown_order', models.JSONField()),
-                ('strength', models.PositiveSmallIntegerField(help_text='0 tie, 1 better, 2 much better.')),
-                ('comment', models.TextField(blank=True, default='')),
-                ('time_spent_ms', models.PositiveIntegerField(default=0)),
-                ('guidelines_version', models.PositiveIntegerField()),
-                ('idempotency_key', models.CharField(max_length=64)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('annotator', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='judgments', to=settings.AUTH_USER_MODEL)),
-                ('assignment', models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, related_name='judgment', to='annotation.assignment')),
-                ('chosen', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='annotation.completion')),
-                ('rejected', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='annotation.completion')),
-                ('task', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='judgments', to='annotation.task')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "choice",
+                    models.PositiveSmallIntegerField(help_text="1..5 on the scale as displayed."),
+                ),
+                ("shown_order", models.JSONField()),
+                (
+                    "strength",
+                    models.PositiveSmallIntegerField(help_text="0 tie, 1 better, 2 much better."),
+                ),
+                ("comment", models.TextField(blank=True, default="")),
+                ("time_spent_ms", models.PositiveIntegerField(default=0)),
+                ("guidelines_version", models.PositiveIntegerField()),
+                ("idempotency_key", models.CharField(max_length=64)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "annotator",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="judgments",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "assignment",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="judgment",
+                        to="annotation.assignment",
+                    ),
+                ),
+                (
+                    "chosen",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="annotation.completion",
+                    ),
+                ),
+                (
+                    "rejected",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="annotation.completion",
+                    ),
+                ),
+                (
+                    "task",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="judgments",
+                        to="annotation.task",
+                    ),
+                ),
             ],
         ),
         migrations.AddField(
-            model_name='assignment',
-            name='task',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='assignments', to='annotation.task'),
+            model_name="assignment",
+            name="task",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="assignments",
+                to="annotation.task",
+            ),
         ),
         migrations.CreateModel(
-            name='TaskCandidate',
+            name="TaskCandidate",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('position', models.PositiveSmallIntegerField()),
-                ('completion', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, to='annotation.completion')),
-                ('task', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='candidates', to='annotation.task')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("position", models.PositiveSmallIntegerField()),
+                (
+                    "completion",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, to="annotation.completion"
+                    ),
+                ),
+                (
+                    "task",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="candidates",
+                        to="annotation.task",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['position'],
+                "ordering": ["position"],
             },
         ),
         migrations.AddField(
-            model_name='task',
-            name='completions',
-            field=models.ManyToManyField(related_name='tasks', through='annotation.TaskCandidate', to='annotation.completion'),
+            model_name="task",
+            name="completions",
+            field=models.ManyToManyField(
+                related_name="tasks", through="annotation.TaskCandidate", to="annotation.completion"
+            ),
         ),
         migrations.CreateModel(
-            name='Membership',
+            name="Membership",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('role', models.CharField(choices=[('annotator', 'Annotator'), ('researcher', 'Researcher'), ('admin', 'Admin')], max_length=16)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to=settings.AUTH_USER_MODEL)),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to='annotation.project')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "role",
+                    models.CharField(
+                        choices=[
+                            ("annotator", "Annotator"),
+                            ("researcher", "Researcher"),
+                            ("admin", "Admin"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="memberships",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="memberships",
+                        to="annotation.project",
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('project', 'user'), name='uniq_membership')],
+                "constraints": [
+                    models.UniqueConstraint(fields=("project", "user"), name="uniq_membership")
+                ],
             },
         ),
         migrations.AddConstraint(
-            model_name='prompt',
-            constraint=models.UniqueConstraint(condition=models.Q(('external_id', ''), _negated=True), fields=('project', 'external_id'), name='uniq_prompt_external_id'),
+            model_name="prompt",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("external_id", ""), _negated=True),
+                fields=("project", "external_id"),
+                name="uniq_prompt_external_id",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='completion',
-            constraint=models.UniqueConstraint(fields=('prompt', 'candidate_index'), name='uniq_candidate'),
+            model_name="completion",
+            constraint=models.UniqueConstraint(
+                fields=("prompt", "candidate_index"), name="uniq_candidate"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='pairwisejudgment',
-            constraint=models.UniqueConstraint(fields=('annotator', 'idempotency_key'), name='uniq_judgment_idempotency'),
+            model_name="pairwisejudgment",
+            constraint=models.UniqueConstraint(
+                fields=("annotator", "idempotency_key"), name="uniq_judgment_idempotency"
+            ),
         ),
         migrations.AddIndex(
-            model_name='assignment',
-            index=models.Index(fields=['annotator', 'status'], name='annotation__annotat_cd6f76_idx'),
+            model_name="assignment",
+            index=models.Index(
+                fields=["annotator", "status"], name="annotation__annotat_cd6f76_idx"
+            ),
         ),
         migrations.AddIndex(
-            model_name='assignment',
-            index=models.Index(fields=['status', 'expires_at'], name='annotation__status_e60f22_idx'),
+            model_name="assignment",
+            index=models.Index(
+                fields=["status", "expires_at"], name="annotation__status_e60f22_idx"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='assignment',
-            constraint=models.UniqueConstraint(fields=('task', 'annotator'), name='uniq_task_annotator'),
+            model_name="assignment",
+            constraint=models.UniqueConstraint(
+                fields=("task", "annotator"), name="uniq_task_annotator"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='taskcandidate',
-            constraint=models.UniqueConstraint(fields=('task', 'completion'), name='uniq_task_completion'),
+            model_name="taskcandidate",
+            constraint=models.UniqueConstraint(
+                fields=("task", "completion"), name="uniq_task_completion"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='taskcandidate',
-            constraint=models.UniqueConstraint(fields=('task', 'position'), name='uniq_task_position'),
+            model_name="taskcandidate",
+            constraint=models.UniqueConstraint(
+                fields=("task", "position"), name="uniq_task_position"
+            ),
         ),
         migrations.AddIndex(
-            model_name='task',
-            index=models.Index(fields=['project', 'slots_taken'], name='annotation__project_5dce1f_idx'),
+            model_name="task",
+            index=models.Index(
+                fields=["project", "slots_taken"], name="annotation__project_5dce1f_idx"
+            ),
         ),
     ]

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.db import connection
+from factories import ProjectFactory, member, pair_task
 from rest_framework.test import APIClient
 
 from annotation import services
 from annotation.models import Role
-from factories import ProjectFactory, member, pair_task
 from training_jobs.models import TrainingJob
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -34,6 +34,7 @@ def celery_worker(tmp_path, tiny_models):
         "DATABASE_URL": _database_url(),  # the test database pytest-django created
         "ARBITER_TRAINING_DIR": str(tmp_path / "training"),
     }
+    _purge_queues(["gpu", "default"])  # stale messages from an earlier run name other rows
     log = (tmp_path / "worker.log").open("wb")
     worker = subprocess.Popen(
         [
@@ -60,6 +61,7 @@ def celery_worker(tmp_path, tiny_models):
         stdout=log,
         stderr=subprocess.STDOUT,
     )
+    _wait_ready(worker, tmp_path / "worker.log")
     yield {"process": worker, "log": tmp_path / "worker.log", "training_dir": tmp_path / "training"}
     worker.terminate()
     try:
@@ -67,6 +69,28 @@ def celery_worker(tmp_path, tiny_models):
     except subprocess.TimeoutExpired:
         worker.kill()
     log.close()
+
+
+def _purge_queues(queues: list[str]) -> None:
+    from config.celery import app
+
+    with app.connection_for_write() as conn:
+        for queue in queues:
+            try:
+                conn.default_channel.queue_purge(queue)
+            except Exception:  # a queue that was never declared has nothing to purge
+                pass
+
+
+def _wait_ready(worker: subprocess.Popen, log_path: Path, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if " ready." in log_path.read_text(errors="replace"):
+            return
+        if worker.poll() is not None:
+            break
+        time.sleep(0.3)
+    pytest.fail("celery worker did not start:\n" + log_path.read_text(errors="replace")[-3000:])
 
 
 def _judged_project(pairs: int):
