@@ -31,7 +31,10 @@ help:
 
 $(RUN_STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
-	$(PIP) install -q "$(TORCH_SPEC)" --extra-index-url $(TORCH_INDEX)
+	# A CPU wheel on local disk (pip's find-links) wins; otherwise PyTorch's CPU index.
+	$(PIP) install -q --no-deps --no-index "$(TORCH_SPEC)" 2>/dev/null \
+	  || $(PIP) install -q "$(TORCH_SPEC)" --extra-index-url $(TORCH_INDEX)
+	$(PIP) install -q "$(TORCH_SPEC)" 2>&1 | grep -v "is ignored: it is neither" || true
 	$(PIP) install -q -e . 2>&1 | grep -v "is ignored: it is neither" || true
 	$(PY) -c "import django, celery, transformers, trl"  # fail here, not later, if the install broke
 	touch $@
