@@ -31,8 +31,14 @@ def time_until_up(cwd: Path, port: int, timeout: float = 600) -> float:
     """Start `make run` and time until /healthz answers, then stop the whole process group."""
     started = time.monotonic()
     env = {**os.environ, "PORT": str(port)}
-    proc = subprocess.Popen(["make", "run"], cwd=cwd, env=env, start_new_session=True,
-                            stdout=sys.stderr, stderr=sys.stderr)
+    proc = subprocess.Popen(
+        ["make", "run"],
+        cwd=cwd,
+        env=env,
+        start_new_session=True,
+        stdout=sys.stderr,
+        stderr=sys.stderr,
+    )
     try:
         while time.monotonic() - started < timeout:
             try:
