@@ -25,3 +25,10 @@ def conflict(message: str) -> Response:
 
 def not_found(message: str) -> Response:
     return Response({"detail": message}, status=status.HTTP_404_NOT_FOUND)
+
+
+def invalid(field: str, message: str) -> Response:
+    return Response(
+        {"detail": f"Invalid input: {field}. {message}", "errors": {field: [message]}},
+        status=status.HTTP_400_BAD_REQUEST,
+    )

@@ -62,10 +62,11 @@ class DemoReport:
 @transaction.atomic
 def demo_seed_rows(report: DemoReport) -> Project:
     """Users, project and prompts; running it again changes nothing."""
-    project, _ = Project.objects.get_or_create(
-        slug=DEMO_PROJECT_SLUG,
-        defaults={"name": "Demo: helpfulness", "guidelines": DEMO_GUIDELINES},
-    )
+    project = Project.objects.filter(slug=DEMO_PROJECT_SLUG).first()
+    if project is None:
+        project = services.project_create(
+            slug=DEMO_PROJECT_SLUG, name="Demo: helpfulness", guidelines=DEMO_GUIDELINES
+        )
     User = get_user_model()
     for username, password, role in DEMO_USERS:
         user, created = User.objects.get_or_create(username=username)

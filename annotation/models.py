@@ -2,6 +2,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from .likert import ScalePoint, scale_points
+
 
 class Role(models.TextChoices):
     ANNOTATOR = "annotator", "Annotator"
@@ -13,20 +15,61 @@ ROLE_RANK = {Role.ANNOTATOR: 1, Role.RESEARCHER: 2, Role.ADMIN: 3}
 
 
 class Project(models.Model):
+    class ScaleKind(models.TextChoices):
+        FIVE_POINT = "five_point", "5-point with tie"
+        EIGHT_POINT = "eight_point", "8-point without tie"
+        CUSTOM = "custom", "Custom ordered scale"
+
     slug = models.SlugField(unique=True)
     name = models.CharField(max_length=200)
     guidelines = models.TextField(blank=True, default="")
     guidelines_version = models.PositiveIntegerField(default=1)
+    scale_kind = models.CharField(
+        max_length=16, choices=ScaleKind.choices, default=ScaleKind.FIVE_POINT
+    )
+    custom_scale = models.JSONField(
+        default=list, blank=True, help_text="Points {value, label, winner, strength} if custom."
+    )
+    allow_both_bad = models.BooleanField(default=True)
     overlap = models.PositiveSmallIntegerField(
         default=1, help_text="Distinct annotators who judge each task."
+    )
+    max_pending = models.PositiveSmallIntegerField(
+        default=1, help_text="Most tasks one annotator may hold at a time."
     )
     lease_seconds = models.PositiveIntegerField(
         default=30 * 60, help_text="How long a claimed task stays reserved for its annotator."
     )
+    gold_rate = models.FloatField(default=0.0, help_text="Share of gold items interleaved.")
     created_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:
         return self.slug
+
+    def scale(self) -> list[ScalePoint]:
+        return scale_points(self.scale_kind, self.custom_scale)
+
+
+class GuidelinesVersion(models.Model):
+    """Every guidelines text a project ever had; judgments record the version number."""
+
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="guideline_versions"
+    )
+    version = models.PositiveIntegerField()
+    text = models.TextField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "version"], name="uniq_guidelines_version"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project_id} guidelines v{self.version}"
 
 
 class Membership(models.Model):
@@ -129,6 +172,7 @@ class Assignment(models.Model):
         PENDING = "pending"
         SUBMITTED = "submitted"
         EXPIRED = "expired"
+        SKIPPED = "skipped"
 
     task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="assignments")
     annotator = models.ForeignKey(
@@ -138,6 +182,7 @@ class Assignment(models.Model):
     shown_order = models.JSONField(help_text="Completion ids in the order shown (A, B, ...).")
     claimed_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()
+    skip_reason = models.CharField(max_length=500, blank=True, default="")
 
     class Meta:
         constraints = [
@@ -159,14 +204,19 @@ class Assignment(models.Model):
 
 
 class PairwiseJudgment(models.Model):
-    """One annotator's 5-point verdict on a pair, stored both as shown and canonically."""
+    """One annotator's Likert verdict on a pair, stored both as shown and canonically."""
 
     assignment = models.OneToOneField(Assignment, on_delete=models.PROTECT, related_name="judgment")
     task = models.ForeignKey(Task, on_delete=models.PROTECT, related_name="judgments")
     annotator = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="judgments"
     )
-    choice = models.PositiveSmallIntegerField(help_text="1..5 on the scale as displayed.")
+    choice = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Scale value as displayed; null when both are bad."
+    )
+    scale_kind = models.CharField(max_length=16, default="five_point")
+    both_bad = models.BooleanField(default=False)
+    flags = models.JSONField(default=list, blank=True)
     shown_order = models.JSONField()
     chosen = models.ForeignKey(
         Completion, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -174,7 +224,7 @@ class PairwiseJudgment(models.Model):
     rejected = models.ForeignKey(
         Completion, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
-    strength = models.PositiveSmallIntegerField(help_text="0 tie, 1 better, 2 much better.")
+    strength = models.PositiveSmallIntegerField(help_text="0 tie or both bad; larger is stronger.")
     comment = models.TextField(blank=True, default="")
     time_spent_ms = models.PositiveIntegerField(default=0)
     guidelines_version = models.PositiveIntegerField()

@@ -3,18 +3,19 @@ from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from .access import projects_for
-from .likert import FIVE_POINT_SCALE
 from .models import Assignment, PairwiseJudgment, Project, Role, Task
 
 
-def assignment_pending_for(annotator: AbstractBaseUser) -> Assignment | None:
-    return (
-        Assignment.objects.filter(
-            annotator=annotator, status=Assignment.Status.PENDING, expires_at__gt=timezone.now()
-        )
-        .order_by("claimed_at")
-        .first()
-    )
+def assignments_pending_for(
+    annotator: AbstractBaseUser, *, project: Project | None = None
+) -> list[Assignment]:
+    """The annotator's live leases, oldest first."""
+    pending = Assignment.objects.filter(
+        annotator=annotator, status=Assignment.Status.PENDING, expires_at__gt=timezone.now()
+    ).select_related("task__project")
+    if project is not None:
+        pending = pending.filter(task__project=project)
+    return list(pending.order_by("claimed_at")[:50])
 
 
 def task_claimable_ids(
@@ -45,7 +46,9 @@ def assignment_display(assignment: Assignment) -> dict:
             {"label": labels[i], "content": contents[cid]}
             for i, cid in enumerate(assignment.shown_order)
         ],
-        "scale": [{"value": v, "label": label} for v, label in FIVE_POINT_SCALE],
+        "scale": [p.as_dict() for p in task.project.scale()],
+        "allow_both_bad": task.project.allow_both_bad,
+        "guidelines_version": task.project.guidelines_version,
         "expires_at": assignment.expires_at,
     }
 

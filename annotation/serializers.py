@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
-from .models import Role
+from .models import Project, Role
+from .services import FLAGS
 
 
 class LoginSerializer(serializers.Serializer):
@@ -27,6 +28,8 @@ class CandidateSerializer(serializers.Serializer):
 class ScalePointSerializer(serializers.Serializer):
     value = serializers.IntegerField()
     label = serializers.CharField()
+    winner = serializers.ChoiceField(choices=["A", "B"], allow_null=True)
+    strength = serializers.IntegerField()
 
 
 class ProjectBriefSerializer(serializers.Serializer):
@@ -41,6 +44,8 @@ class AssignmentSerializer(serializers.Serializer):
     prompt = PromptMessageSerializer(many=True)
     candidates = CandidateSerializer(many=True)
     scale = ScalePointSerializer(many=True)
+    allow_both_bad = serializers.BooleanField()
+    guidelines_version = serializers.IntegerField()
     expires_at = serializers.DateTimeField()
 
 
@@ -50,7 +55,14 @@ class NextAssignmentSerializer(serializers.Serializer):
 
 class JudgmentCreateSerializer(serializers.Serializer):
     choice = serializers.IntegerField(
-        help_text="A value of the assignment's scale (its `scale[].value`)."
+        allow_null=True,
+        required=False,
+        default=None,
+        help_text="A value of the assignment's scale (its `scale[].value`); null if both_bad.",
+    )
+    both_bad = serializers.BooleanField(required=False, default=False)
+    flags = serializers.ListField(
+        child=serializers.ChoiceField(choices=FLAGS), max_length=len(FLAGS), default=list
     )
     idempotency_key = serializers.RegexField(
         r"^[A-Za-z0-9_-]{8,64}$",
@@ -63,5 +75,50 @@ class JudgmentCreateSerializer(serializers.Serializer):
 
 class JudgmentSerializer(serializers.Serializer):
     id = serializers.IntegerField()
-    choice = serializers.IntegerField()
+    choice = serializers.IntegerField(allow_null=True)
+    both_bad = serializers.BooleanField()
     created_at = serializers.DateTimeField()
+
+
+class SubmitAndNextSerializer(serializers.Serializer):
+    judgment = JudgmentSerializer()
+    next = AssignmentSerializer(allow_null=True)
+
+
+class SkipSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=500, help_text="Why this task is skipped.")
+
+
+class ProjectSummarySerializer(serializers.Serializer):
+    slug = serializers.SlugField()
+    name = serializers.CharField()
+    role = serializers.ChoiceField(choices=Role.choices)
+
+
+class ProjectSettingsSerializer(serializers.ModelSerializer):
+    custom_scale = serializers.JSONField(required=False)
+
+    class Meta:
+        model = Project
+        fields = [
+            "slug",
+            "name",
+            "guidelines",
+            "guidelines_version",
+            "scale_kind",
+            "custom_scale",
+            "allow_both_bad",
+            "overlap",
+            "max_pending",
+            "lease_seconds",
+            "gold_rate",
+            "created_at",
+        ]
+        read_only_fields = ["slug", "guidelines_version", "created_at"]
+        extra_kwargs = {
+            "overlap": {"min_value": 1, "max_value": 50},
+            "max_pending": {"min_value": 1, "max_value": 50},
+            "lease_seconds": {"min_value": 30, "max_value": 7 * 24 * 3600},
+            "gold_rate": {"min_value": 0.0, "max_value": 0.5},
+            "guidelines": {"max_length": 100_000},
+        }

@@ -10,12 +10,27 @@ from django.utils import timezone
 from models_serving.client import Candidate
 
 from . import selectors
-from .likert import FIVE_POINT_SCALE, preference_from_choice
-from .models import Assignment, Completion, PairwiseJudgment, Project, Prompt, Task, TaskCandidate
+from .likert import Preference, preference_from_choice, scale_points
+from .models import (
+    Assignment,
+    Completion,
+    GuidelinesVersion,
+    PairwiseJudgment,
+    Project,
+    Prompt,
+    Task,
+    TaskCandidate,
+)
+
+FLAGS = ("unsafe", "nonsense", "off_topic", "private_info", "other")
 
 
-class InvalidChoice(ValueError):
-    """The choice is not a point of the assignment's scale."""
+class InvalidInput(ValueError):
+    """Input the serializer could not check alone (it depends on the project); names a field."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class JudgmentConflict(Exception):
@@ -44,12 +59,22 @@ def assignments_expire_stale(*, now=None) -> int:
 def assignment_claim_next(
     *, annotator: AbstractBaseUser, project: Project | None = None, rng: random.Random | None = None
 ) -> Assignment | None:
-    """Hand the annotator one task: their pending one if any, else claim a free slot."""
-    pending = selectors.assignment_pending_for(annotator)
-    if pending is not None:
-        return pending
+    """Hand the annotator one task: their oldest pending one if any, else claim a free slot.
+
+    Resuming instead of claiming again is what stops task hoarding (one lease per annotator
+    unless the project allows more for clients that prefetch).
+    """
+    leases = selectors.assignments_pending_for(annotator, project=project)
+    if leases and len(leases) >= min(a.task.project.max_pending for a in leases):
+        return leases[0]
     assignments_expire_stale()
-    rng = rng or random.Random()
+    claimed = _claim_free_slot(annotator, project, rng or random.Random())
+    return claimed or (leases[0] if leases else None)
+
+
+def _claim_free_slot(
+    annotator: AbstractBaseUser, project: Project | None, rng: random.Random
+) -> Assignment | None:
     for task_id in selectors.task_claimable_ids(annotator, project=project):
         try:
             with transaction.atomic():
@@ -94,19 +119,20 @@ class SubmitResult:
 def judgment_submit(
     *,
     assignment: Assignment,
-    choice: int,
+    choice: int | None,
     idempotency_key: str,
     time_spent_ms: int = 0,
     comment: str = "",
+    both_bad: bool = False,
+    flags: list[str] | None = None,
 ) -> SubmitResult:
     """Store the annotator's verdict once; a repeat with the same key returns the first one.
 
     A submit after the lease expired is refused (409) even if nobody else took the task
     yet: the slot may already be promised to another annotator.
     """
-    valid_choices = {value for value, _ in FIVE_POINT_SCALE}
-    if choice not in valid_choices:
-        raise InvalidChoice(f"choice must be one of {sorted(valid_choices)}")
+    project = assignment.task.project
+    _check_answer(project, choice, both_bad)
     existing = _judgment_by_key(assignment.annotator_id, idempotency_key)
     if existing is not None:
         return _repeat_or_conflict(existing, assignment)
@@ -124,7 +150,8 @@ def judgment_submit(
                 raise JudgmentConflict("this pair has already been judged")
             if locked.is_expired():
                 raise JudgmentConflict("the time reserved for this pair ran out; load the next one")
-            judgment = _judgment_create(locked, choice, idempotency_key, time_spent_ms, comment)
+            answer = _Answer(choice, both_bad, sorted(set(flags or [])), comment, time_spent_ms)
+            judgment = _judgment_create(locked, answer, idempotency_key)
             locked.status = Assignment.Status.SUBMITTED
             locked.save(update_fields=["status"])
             return SubmitResult(judgment=judgment, created=True)
@@ -146,24 +173,116 @@ def _repeat_or_conflict(existing: PairwiseJudgment, assignment: Assignment) -> S
     return SubmitResult(judgment=existing, created=False)
 
 
-def _judgment_create(
-    assignment: Assignment, choice: int, key: str, time_spent_ms: int, comment: str
-) -> PairwiseJudgment:
-    preference = preference_from_choice(choice, assignment.shown_order)
+@dataclass(frozen=True)
+class _Answer:
+    choice: int | None
+    both_bad: bool
+    flags: list[str]
+    comment: str
+    time_spent_ms: int
+
+
+def _check_answer(project: Project, choice: int | None, both_bad: bool) -> None:
+    if both_bad:
+        if not project.allow_both_bad:
+            raise InvalidInput("both_bad", "this project does not offer 'both bad'")
+        if choice is not None:
+            raise InvalidInput("choice", "leave choice empty when both responses are bad")
+        return
+    values = [p.value for p in project.scale()]
+    if choice not in values:
+        raise InvalidInput("choice", f"choice must be one of {values}")
+
+
+def _judgment_create(assignment: Assignment, answer: _Answer, key: str) -> PairwiseJudgment:
+    project = assignment.task.project
+    if answer.both_bad:
+        preference = Preference(chosen_id=None, rejected_id=None, strength=0)
+    else:
+        assert answer.choice is not None
+        preference = preference_from_choice(answer.choice, assignment.shown_order, project.scale())
     return PairwiseJudgment.objects.create(
         assignment=assignment,
         task_id=assignment.task_id,
         annotator_id=assignment.annotator_id,
-        choice=choice,
+        choice=answer.choice,
+        scale_kind=project.scale_kind,
+        both_bad=answer.both_bad,
+        flags=answer.flags,
         shown_order=assignment.shown_order,
         chosen_id=preference.chosen_id,
         rejected_id=preference.rejected_id,
         strength=preference.strength,
-        comment=comment,
-        time_spent_ms=time_spent_ms,
-        guidelines_version=assignment.task.project.guidelines_version,
+        comment=answer.comment,
+        time_spent_ms=answer.time_spent_ms,
+        guidelines_version=project.guidelines_version,
         idempotency_key=key,
     )
+
+
+def assignment_skip(*, assignment: Assignment, reason: str) -> None:
+    """Give a pending task back with a reason; this annotator is never offered it again."""
+    with transaction.atomic():
+        changed = Assignment.objects.filter(
+            pk=assignment.pk, status=Assignment.Status.PENDING
+        ).update(status=Assignment.Status.SKIPPED, skip_reason=reason)
+        if changed != 1:
+            raise JudgmentConflict("only a pending assignment can be skipped")
+        Task.objects.filter(pk=assignment.task_id, slots_taken__gt=0).update(
+            slots_taken=F("slots_taken") - 1
+        )
+
+
+def project_create(
+    *, slug: str, name: str, guidelines: str = "", created_by: AbstractBaseUser | None = None
+) -> Project:
+    with transaction.atomic():
+        project = Project.objects.create(slug=slug, name=name, guidelines=guidelines)
+        GuidelinesVersion.objects.create(
+            project=project, version=1, text=guidelines, created_by=created_by
+        )
+    return project
+
+
+PROJECT_SETTINGS = (
+    "name",
+    "scale_kind",
+    "custom_scale",
+    "allow_both_bad",
+    "overlap",
+    "max_pending",
+    "lease_seconds",
+    "gold_rate",
+)
+
+
+def project_update(*, project: Project, user: AbstractBaseUser, **changes) -> Project:
+    """Change settings; a new guidelines text becomes the next version, kept in history."""
+    unknown = set(changes) - set(PROJECT_SETTINGS) - {"guidelines"}
+    if unknown:
+        raise InvalidInput(sorted(unknown)[0], "not a project setting")
+    kind = changes.get("scale_kind", project.scale_kind)
+    custom = changes.get("custom_scale", project.custom_scale)
+    try:
+        scale_points(kind, custom)
+    except ValueError as exc:
+        raise InvalidInput("custom_scale", str(exc)) from exc
+    with transaction.atomic():
+        project = Project.objects.select_for_update().get(pk=project.pk)
+        fields = [name for name in PROJECT_SETTINGS if name in changes]
+        for name in fields:
+            setattr(project, name, changes[name])
+        text = changes.get("guidelines")
+        if text is not None and text != project.guidelines:
+            project.guidelines = text
+            project.guidelines_version += 1
+            fields += ["guidelines", "guidelines_version"]
+            GuidelinesVersion.objects.create(
+                project=project, version=project.guidelines_version, text=text, created_by=user
+            )
+        if fields:
+            project.save(update_fields=fields)
+    return project
 
 
 def prompt_create(*, project: Project, messages: list[dict], external_id: str = "") -> Prompt:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import project_views, views
 
 urlpatterns = [
     path("auth/csrf/", views.CsrfView.as_view(), name="auth-csrf"),
@@ -13,4 +13,12 @@ urlpatterns = [
         views.JudgmentSubmitView.as_view(),
         name="judgment-submit",
     ),
+    path(
+        "assignments/<int:assignment_id>/submit-and-next/",
+        views.SubmitAndNextView.as_view(),
+        name="judgment-submit-and-next",
+    ),
+    path("assignments/<int:assignment_id>/skip/", views.SkipView.as_view(), name="assignment-skip"),
+    path("projects/", project_views.ProjectListView.as_view(), name="project-list"),
+    path("projects/<slug:slug>/", project_views.ProjectDetailView.as_view(), name="project-detail"),
 ]

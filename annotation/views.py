@@ -10,13 +10,15 @@ from rest_framework.views import APIView
 
 from . import selectors, services
 from .access import AccessDenied, access_assignment_by_id, user_role
-from .api_errors import conflict, not_found
+from .api_errors import conflict, invalid, not_found
 from .serializers import (
     JudgmentCreateSerializer,
     JudgmentSerializer,
     LoginSerializer,
     MeSerializer,
     NextAssignmentSerializer,
+    SkipSerializer,
+    SubmitAndNextSerializer,
 )
 
 
@@ -84,6 +86,26 @@ class NextAssignmentView(APIView):
         return Response(NextAssignmentSerializer({"assignment": display}).data)
 
 
+def _submit(request: Request, assignment_id: int) -> services.SubmitResult | Response:
+    """Shared by submit and submit-and-next: parse, check access, call the service."""
+    data = JudgmentCreateSerializer(data=request.data)
+    data.is_valid(raise_exception=True)
+    try:
+        assignment = access_assignment_by_id(request.user, assignment_id)
+    except AccessDenied as exc:
+        return not_found(str(exc))
+    try:
+        return services.judgment_submit(assignment=assignment, **data.validated_data)
+    except services.InvalidInput as exc:
+        return invalid(exc.field, str(exc))
+    except services.JudgmentConflict as exc:
+        return conflict(str(exc))
+
+
+def _created_or_repeat(result: services.SubmitResult) -> int:
+    return status.HTTP_201_CREATED if result.created else status.HTTP_200_OK
+
+
 class JudgmentSubmitView(APIView):
     @extend_schema(
         request=JudgmentCreateSerializer,
@@ -96,20 +118,54 @@ class JudgmentSubmitView(APIView):
         summary="Submit the judgment for one of your assignments",
     )
     def post(self, request: Request, assignment_id: int) -> Response:
-        data = JudgmentCreateSerializer(data=request.data)
+        result = _submit(request, assignment_id)
+        if isinstance(result, Response):
+            return result
+        return Response(JudgmentSerializer(result.judgment).data, status=_created_or_repeat(result))
+
+
+class SubmitAndNextView(APIView):
+    @extend_schema(
+        request=JudgmentCreateSerializer,
+        responses={
+            201: SubmitAndNextSerializer,
+            200: OpenApiResponse(SubmitAndNextSerializer, description="Repeat of a submit"),
+            404: OpenApiResponse(description="No such assignment of yours"),
+            409: OpenApiResponse(description="Expired or already judged"),
+        },
+        summary="Submit a judgment and claim the next pair in one round trip",
+    )
+    def post(self, request: Request, assignment_id: int) -> Response:
+        result = _submit(request, assignment_id)
+        if isinstance(result, Response):
+            return result
+        project = result.judgment.task.project
+        following = services.assignment_claim_next(annotator=request.user, project=project)
+        body = {
+            "judgment": result.judgment,
+            "next": selectors.assignment_display(following) if following else None,
+        }
+        return Response(SubmitAndNextSerializer(body).data, status=_created_or_repeat(result))
+
+
+class SkipView(APIView):
+    @extend_schema(
+        request=SkipSerializer,
+        responses={200: NextAssignmentSerializer, 404: None, 409: None},
+        summary="Skip one of your pending assignments with a reason; returns the next one",
+    )
+    def post(self, request: Request, assignment_id: int) -> Response:
+        data = SkipSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:
             assignment = access_assignment_by_id(request.user, assignment_id)
+            services.assignment_skip(assignment=assignment, reason=data.validated_data["reason"])
         except AccessDenied as exc:
             return not_found(str(exc))
-        try:
-            result = services.judgment_submit(assignment=assignment, **data.validated_data)
-        except services.InvalidChoice as exc:
-            return Response(
-                {"detail": f"Invalid input: choice. {exc}", "errors": {"choice": [str(exc)]}},
-                status=status.HTTP_400_BAD_REQUEST,
-            )
         except services.JudgmentConflict as exc:
             return conflict(str(exc))
-        code = status.HTTP_201_CREATED if result.created else status.HTTP_200_OK
-        return Response(JudgmentSerializer(result.judgment).data, status=code)
+        following = services.assignment_claim_next(
+            annotator=request.user, project=assignment.task.project
+        )
+        display = selectors.assignment_display(following) if following else None
+        return Response(NextAssignmentSerializer({"assignment": display}).data)

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.http import JsonResponse
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from .spa import spa_index
 
@@ -13,8 +13,9 @@ def healthz(request):
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/", include("annotation.urls")),
-    path("api/", include("training_jobs.urls")),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/v1/", include("annotation.urls")),
+    path("api/v1/", include("training_jobs.urls")),
     path("healthz", healthz),
     # Everything else is a client-side route of the SPA.
     re_path(r"^(?!api/|admin/|static/).*$", spa_index, name="spa"),

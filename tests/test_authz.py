@@ -35,28 +35,60 @@ def _client(world, role) -> APIClient:
 
 # (method, path, body, expected status per role)
 MATRIX = [
-    ("get", "/api/auth/csrf/", None, dict.fromkeys(ROLES, 204)),
-    ("get", "/api/auth/me/", None, {**dict.fromkeys(ROLES, 200), "anonymous": 403}),
-    ("post", "/api/auth/logout/", None, dict.fromkeys(ROLES, 204)),
-    ("get", "/api/schema/", None, {**dict.fromkeys(ROLES, 200), "anonymous": 403}),
-    ("get", "/api/assignments/next/", None, {**dict.fromkeys(ROLES, 200), "anonymous": 403}),
+    ("get", "/api/v1/auth/csrf/", None, dict.fromkeys(ROLES, 204)),
+    ("get", "/api/v1/auth/me/", None, {**dict.fromkeys(ROLES, 200), "anonymous": 403}),
     (
         "post",
-        "/api/assignments/{assignment}/judgment/",
+        "/api/v1/auth/login/",
+        {"username": "nobody", "password": "wrong-password"},
+        dict.fromkeys(ROLES, 400),
+    ),
+    ("get", "/api/docs/", None, {**dict.fromkeys(ROLES, 200), "anonymous": 403}),
+    ("post", "/api/v1/auth/logout/", None, dict.fromkeys(ROLES, 204)),
+    ("get", "/api/schema/", None, {**dict.fromkeys(ROLES, 200), "anonymous": 403}),
+    ("get", "/api/v1/assignments/next/", None, {**dict.fromkeys(ROLES, 200), "anonymous": 403}),
+    (
+        "post",
+        "/api/v1/assignments/{assignment}/judgment/",
         {"choice": 1, "idempotency_key": "matrix-key-1"},
         # Only the annotator who holds the assignment can judge it; others see a 404.
         {"anonymous": 403, "annotator": 201, "researcher": 404, "admin": 404, "outsider": 404},
     ),
-    ("get", "/api/training-jobs/", None, {**dict.fromkeys(ROLES, 200), "anonymous": 403}),
     (
         "post",
-        "/api/training-jobs/",
+        "/api/v1/assignments/{assignment}/submit-and-next/",
+        {"choice": 2, "idempotency_key": "matrix-key-2"},
+        {"anonymous": 403, "annotator": 201, "researcher": 404, "admin": 404, "outsider": 404},
+    ),
+    (
+        "post",
+        "/api/v1/assignments/{assignment}/skip/",
+        {"reason": "I cannot read this language"},
+        {"anonymous": 403, "annotator": 200, "researcher": 404, "admin": 404, "outsider": 404},
+    ),
+    ("get", "/api/v1/projects/", None, {**dict.fromkeys(ROLES, 200), "anonymous": 403}),
+    (
+        "get",
+        "/api/v1/projects/authz/",
+        None,
+        {"anonymous": 403, "annotator": 404, "researcher": 200, "admin": 200, "outsider": 404},
+    ),
+    (
+        "patch",
+        "/api/v1/projects/authz/",
+        {"overlap": 2},
+        {"anonymous": 403, "annotator": 404, "researcher": 200, "admin": 200, "outsider": 404},
+    ),
+    ("get", "/api/v1/training-jobs/", None, {**dict.fromkeys(ROLES, 200), "anonymous": 403}),
+    (
+        "post",
+        "/api/v1/training-jobs/",
         {"project": "authz", "config": {"max_steps": 1}},
         {"anonymous": 403, "annotator": 404, "researcher": 201, "admin": 201, "outsider": 404},
     ),
     (
         "get",
-        "/api/training-jobs/{job}/",
+        "/api/v1/training-jobs/{job}/",
         None,
         {"anonymous": 403, "annotator": 404, "researcher": 200, "admin": 200, "outsider": 404},
     ),
@@ -72,7 +104,7 @@ def test_role_endpoint_matrix(
 ):
     # The annotator's assignment exists whoever calls, so "someone else's" is really tested.
     holder = _client(world, "annotator")
-    assignment = holder.get("/api/assignments/next/").json()["assignment"]
+    assignment = holder.get("/api/v1/assignments/next/").json()["assignment"]
     url = path.format(assignment=assignment["id"], job=world["job"].pk)
     with django_capture_on_commit_callbacks(execute=False):
         response = getattr(_client(world, role), method)(url, body, format="json")
@@ -82,6 +114,51 @@ def test_role_endpoint_matrix(
 def test_training_job_list_is_scoped_to_callers_projects(world):
     other = ProjectFactory()
     TrainingJob.objects.create(project=other, config={})
-    ids = {j["id"] for j in _client(world, "researcher").get("/api/training-jobs/").json()}
+    ids = {j["id"] for j in _client(world, "researcher").get("/api/v1/training-jobs/").json()}
     assert ids == {world["job"].pk}
-    assert _client(world, "annotator").get("/api/training-jobs/").json() == []
+    assert _client(world, "annotator").get("/api/v1/training-jobs/").json() == []
+
+
+def _api_routes() -> set[tuple[str, str]]:
+    """(route, method) for every API view the URLconf serves."""
+    from django.urls import URLPattern, URLResolver, get_resolver
+
+    found = set()
+
+    def walk(patterns, prefix: str) -> None:
+        for p in patterns:
+            if isinstance(p, URLResolver):
+                walk(p.url_patterns, prefix + str(p.pattern))
+            elif isinstance(p, URLPattern):
+                route = prefix + str(p.pattern)
+                view_class = getattr(p.callback, "view_class", None)
+                if route.startswith("api/") and view_class is not None:
+                    for method in ("get", "post", "put", "patch", "delete"):
+                        if hasattr(view_class, method):
+                            found.add((route, method))
+
+    walk(get_resolver().url_patterns, "")
+    return found
+
+
+def test_matrix_covers_every_api_route():
+    from django.urls import resolve
+
+    covered = {
+        (resolve(path.format(assignment=1, job=1)).route, method) for method, path, _, _ in MATRIX
+    }
+    routes = _api_routes()
+    assert len(routes) >= 15, "route discovery found too little to be trusted"
+    missing = routes - covered
+    assert not missing, f"routes missing from the authz matrix: {sorted(missing)}"
+
+
+def test_cross_project_patch_leaves_the_row_unchanged(world):
+    before = world["project"].overlap
+    response = _client(world, "outsider").patch(
+        "/api/v1/projects/authz/", {"overlap": 7, "name": "pwned"}, format="json"
+    )
+    assert response.status_code == 404
+    world["project"].refresh_from_db()
+    assert (world["project"].overlap, world["project"].name) == (before, world["project"].name)
+    assert world["project"].name != "pwned"

@@ -9,9 +9,9 @@ const NOT_LOGGED_IN = { status: 403, body: { detail: "Authentication credentials
 describe("App", () => {
   it("sends a visitor who is not logged in to /login, then back to / after login", async () => {
     mockApi({
-      "GET /api/auth/me/": NOT_LOGGED_IN,
-      "POST /api/auth/login/": { status: 200, body: ANN },
-      "GET /api/assignments/next/": { status: 200, body: { assignment: makeAssignment(1) } },
+      "GET /api/v1/auth/me/": NOT_LOGGED_IN,
+      "POST /api/v1/auth/login/": { status: 200, body: ANN },
+      "GET /api/v1/assignments/next/": { status: 200, body: { assignment: makeAssignment(1) } },
     });
     window.history.replaceState(null, "", "/");
     render(<App />);
@@ -30,9 +30,9 @@ describe("App", () => {
 
   it("logs out from the header", async () => {
     mockApi({
-      "GET /api/auth/me/": { status: 200, body: ANN },
-      "POST /api/auth/logout/": { status: 204 },
-      "GET /api/assignments/next/": { status: 200, body: { assignment: null } },
+      "GET /api/v1/auth/me/": { status: 200, body: ANN },
+      "POST /api/v1/auth/logout/": { status: 204 },
+      "GET /api/v1/assignments/next/": { status: 200, body: { assignment: null } },
     });
     render(<App />);
 
@@ -43,15 +43,15 @@ describe("App", () => {
 
   it("returns to login when the session is lost mid-way", async () => {
     mockApi({
-      "GET /api/auth/me/": [{ status: 200, body: ANN }, NOT_LOGGED_IN],
-      "GET /api/assignments/next/": NOT_LOGGED_IN,
+      "GET /api/v1/auth/me/": [{ status: 200, body: ANN }, NOT_LOGGED_IN],
+      "GET /api/v1/assignments/next/": NOT_LOGGED_IN,
     });
     render(<App />);
     await screen.findByRole("heading", { name: "Sign in to Arbiter" });
   });
 
   it("shows an unknown path as not found", async () => {
-    mockApi({ "GET /api/auth/me/": { status: 200, body: ANN } });
+    mockApi({ "GET /api/v1/auth/me/": { status: 200, body: ANN } });
     window.history.replaceState(null, "", "/nowhere");
     render(<App />);
     await screen.findByRole("heading", { name: "Page not found" });

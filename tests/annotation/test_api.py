@@ -25,7 +25,7 @@ def client_for(user) -> APIClient:
 def test_next_returns_blind_pair_and_scale(project):
     pair_task(project, texts=("alpha reply", "beta reply"))
     annotator = member(project)
-    response = client_for(annotator).get("/api/assignments/next/")
+    response = client_for(annotator).get("/api/v1/assignments/next/")
     assert response.status_code == 200
     body = response.json()["assignment"]
     assert [c["label"] for c in body["candidates"]] == ["A", "B"]
@@ -37,17 +37,17 @@ def test_next_returns_blind_pair_and_scale(project):
 
 def test_next_is_null_when_queue_is_empty(project):
     annotator = member(project)
-    assert client_for(annotator).get("/api/assignments/next/").json() == {"assignment": None}
+    assert client_for(annotator).get("/api/v1/assignments/next/").json() == {"assignment": None}
 
 
 def test_submit_then_double_submit_stores_one_judgment(project):
     pair_task(project)
     annotator = member(project)
     client = client_for(annotator)
-    assignment_id = client.get("/api/assignments/next/").json()["assignment"]["id"]
+    assignment_id = client.get("/api/v1/assignments/next/").json()["assignment"]["id"]
     body = {"choice": 2, "idempotency_key": "4f1c2a9e-double", "time_spent_ms": 1234}
-    first = client.post(f"/api/assignments/{assignment_id}/judgment/", body, format="json")
-    second = client.post(f"/api/assignments/{assignment_id}/judgment/", body, format="json")
+    first = client.post(f"/api/v1/assignments/{assignment_id}/judgment/", body, format="json")
+    second = client.post(f"/api/v1/assignments/{assignment_id}/judgment/", body, format="json")
     assert (first.status_code, second.status_code) == (201, 200)
     assert first.json()["id"] == second.json()["id"]
     assert PairwiseJudgment.objects.count() == 1
@@ -59,8 +59,8 @@ def test_second_key_on_judged_assignment_is_a_conflict(project):
     pair_task(project)
     annotator = member(project)
     client = client_for(annotator)
-    assignment_id = client.get("/api/assignments/next/").json()["assignment"]["id"]
-    url = f"/api/assignments/{assignment_id}/judgment/"
+    assignment_id = client.get("/api/v1/assignments/next/").json()["assignment"]["id"]
+    url = f"/api/v1/assignments/{assignment_id}/judgment/"
     client.post(url, {"choice": 1, "idempotency_key": "first-key-1"}, format="json")
     again = client.post(url, {"choice": 5, "idempotency_key": "other-key-2"}, format="json")
     assert again.status_code == 409
@@ -82,8 +82,8 @@ def test_bad_input_is_a_400_naming_the_field(project, body, field):
     pair_task(project)
     annotator = member(project)
     client = client_for(annotator)
-    assignment_id = client.get("/api/assignments/next/").json()["assignment"]["id"]
-    response = client.post(f"/api/assignments/{assignment_id}/judgment/", body, format="json")
+    assignment_id = client.get("/api/v1/assignments/next/").json()["assignment"]["id"]
+    response = client.post(f"/api/v1/assignments/{assignment_id}/judgment/", body, format="json")
     assert response.status_code == 400
     assert field in response.json()["errors"]
     assert field in response.json()["detail"]
@@ -92,7 +92,7 @@ def test_bad_input_is_a_400_naming_the_field(project, body, field):
 def test_malformed_json_is_a_400(project):
     annotator = member(project)
     response = client_for(annotator).post(
-        "/api/assignments/1/judgment/", data="{not json", content_type="application/json"
+        "/api/v1/assignments/1/judgment/", data="{not json", content_type="application/json"
     )
     assert response.status_code == 400
     assert "JSON" in response.json()["detail"]
@@ -101,9 +101,9 @@ def test_malformed_json_is_a_400(project):
 def test_someone_elses_assignment_looks_missing(project):
     pair_task(project)
     owner, intruder = member(project), member(project)
-    assignment_id = client_for(owner).get("/api/assignments/next/").json()["assignment"]["id"]
+    assignment_id = client_for(owner).get("/api/v1/assignments/next/").json()["assignment"]["id"]
     response = client_for(intruder).post(
-        f"/api/assignments/{assignment_id}/judgment/",
+        f"/api/v1/assignments/{assignment_id}/judgment/",
         {"choice": 1, "idempotency_key": "intruder-1"},
         format="json",
     )
@@ -115,10 +115,10 @@ def test_expired_assignment_is_a_409(project):
     pair_task(project)
     annotator = member(project)
     client = client_for(annotator)
-    assignment_id = client.get("/api/assignments/next/").json()["assignment"]["id"]
+    assignment_id = client.get("/api/v1/assignments/next/").json()["assignment"]["id"]
     Assignment.objects.filter(pk=assignment_id).update(expires_at=timezone.now() - timedelta(1))
     response = client.post(
-        f"/api/assignments/{assignment_id}/judgment/",
+        f"/api/v1/assignments/{assignment_id}/judgment/",
         {"choice": 1, "idempotency_key": "late-key-1"},
         format="json",
     )
@@ -128,33 +128,33 @@ def test_expired_assignment_is_a_409(project):
 def test_session_login_me_and_logout(project):
     member(project, username="ann")
     client = APIClient(enforce_csrf_checks=True)
-    client.get("/api/auth/csrf/")
+    client.get("/api/v1/auth/csrf/")
     token = client.cookies["csrftoken"].value
     bad = client.post(
-        "/api/auth/login/",
+        "/api/v1/auth/login/",
         {"username": "ann", "password": "nope"},
         format="json",
         HTTP_X_CSRFTOKEN=token,
     )
     assert bad.status_code == 400 and "password" in bad.json()["errors"]
     good = client.post(
-        "/api/auth/login/",
+        "/api/v1/auth/login/",
         {"username": "ann", "password": "pw-for-tests"},
         format="json",
         HTTP_X_CSRFTOKEN=token,
     )
     assert good.status_code == 200 and good.json()["role"] == "annotator"
     token = client.cookies["csrftoken"].value
-    assert client.get("/api/auth/me/").json()["username"] == "ann"
-    assert client.post("/api/auth/logout/", HTTP_X_CSRFTOKEN=token).status_code == 204
-    assert client.get("/api/auth/me/").status_code == 403
+    assert client.get("/api/v1/auth/me/").json()["username"] == "ann"
+    assert client.post("/api/v1/auth/logout/", HTTP_X_CSRFTOKEN=token).status_code == 204
+    assert client.get("/api/v1/auth/me/").status_code == 403
 
 
 def test_session_write_without_csrf_token_is_refused(project):
     member(project, username="ann2")
     client = APIClient(enforce_csrf_checks=True)
     response = client.post(
-        "/api/auth/login/", {"username": "ann2", "password": "pw-for-tests"}, format="json"
+        "/api/v1/auth/login/", {"username": "ann2", "password": "pw-for-tests"}, format="json"
     )
     assert response.status_code == 403
 
@@ -166,4 +166,4 @@ def test_token_auth_for_scripts(project):
     token = Token.objects.create(user=user)
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
-    assert client.get("/api/auth/me/").status_code == 200
+    assert client.get("/api/v1/auth/me/").status_code == 200

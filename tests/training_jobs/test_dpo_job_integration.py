@@ -129,7 +129,7 @@ def test_dpo_job_trains_on_exported_judgments_in_a_worker(celery_worker):
     client = APIClient()
     client.force_authenticate(researcher)
     response = client.post(
-        "/api/training-jobs/",
+        "/api/v1/training-jobs/",
         {"project": project.slug, "config": {"max_steps": 4, "learning_rate": 1e-3, "beta": 0.1}},
         format="json",
     )

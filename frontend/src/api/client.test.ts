@@ -7,15 +7,15 @@ describe("request", () => {
   it("fetches the CSRF cookie first when it is missing", async () => {
     document.cookie = "csrftoken=; expires=Thu, 01 Jan 1970 00:00:00 GMT";
     const fetchMock = mockApi({
-      "GET /api/auth/csrf/": () => {
+      "GET /api/v1/auth/csrf/": () => {
         document.cookie = "csrftoken=fresh-token";
         return { status: 204 };
       },
-      "POST /api/auth/logout/": { status: 204 },
+      "POST /api/v1/auth/logout/": { status: 204 },
     });
 
-    await expect(request("POST", "/api/auth/logout/")).resolves.toBeUndefined();
-    expect(fetchMock.mock.calls.map(([url]) => url)).toEqual(["/api/auth/csrf/", "/api/auth/logout/"]);
+    await expect(request("POST", "/api/v1/auth/logout/")).resolves.toBeUndefined();
+    expect(fetchMock.mock.calls.map(([url]) => url)).toEqual(["/api/v1/auth/csrf/", "/api/v1/auth/logout/"]);
     const init = fetchMock.mock.calls[1]![1]!;
     expect((init.headers as Record<string, string>)["X-CSRFToken"]).toBe("fresh-token");
   });

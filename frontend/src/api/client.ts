@@ -33,7 +33,7 @@ async function csrfToken(): Promise<string> {
   // Django sets the cookie with index.html; ask for it only if it is missing (e.g. dev server).
   const existing = readCookie(CSRF_COOKIE);
   if (existing) return existing;
-  await send("GET", "/api/auth/csrf/");
+  await send("GET", "/api/v1/auth/csrf/");
   return readCookie(CSRF_COOKIE) ?? "";
 }
 

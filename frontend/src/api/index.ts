@@ -5,12 +5,12 @@ export { ApiError, errorMessage } from "./client";
 export type { FieldErrors } from "./client";
 
 export const api = {
-  me: () => request<Me>("GET", "/api/auth/me/"),
-  login: (credentials: LoginRequest) => request<Me>("POST", "/api/auth/login/", credentials),
-  logout: () => request<void>("POST", "/api/auth/logout/"),
-  nextAssignment: () => request<NextAssignment>("GET", "/api/assignments/next/"),
+  me: () => request<Me>("GET", "/api/v1/auth/me/"),
+  login: (credentials: LoginRequest) => request<Me>("POST", "/api/v1/auth/login/", credentials),
+  logout: () => request<void>("POST", "/api/v1/auth/logout/"),
+  nextAssignment: () => request<NextAssignment>("GET", "/api/v1/assignments/next/"),
   submitJudgment: (assignmentId: number, judgment: JudgmentRequest) =>
-    request<Judgment>("POST", `/api/assignments/${assignmentId}/judgment/`, judgment),
+    request<Judgment>("POST", `/api/v1/assignments/${assignmentId}/judgment/`, judgment),
 };
 
 /** A fresh idempotency key; crypto.randomUUID only exists in secure contexts (https/localhost). */

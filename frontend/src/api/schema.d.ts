@@ -4,7 +4,7 @@
  */
 
 export interface paths {
-    "/api/assignments/{assignment_id}/judgment/": {
+    "/api/v1/assignments/{assignment_id}/judgment/": {
         parameters: {
             query?: never;
             header?: never;
@@ -14,14 +14,48 @@ export interface paths {
         get?: never;
         put?: never;
         /** Submit the judgment for one of your assignments */
-        post: operations["assignments_judgment_create"];
+        post: operations["v1_assignments_judgment_create"];
         delete?: never;
         options?: never;
         head?: never;
         patch?: never;
         trace?: never;
     };
-    "/api/assignments/next/": {
+    "/api/v1/assignments/{assignment_id}/skip/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Skip one of your pending assignments with a reason; returns the next one */
+        post: operations["v1_assignments_skip_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/assignments/{assignment_id}/submit-and-next/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Submit a judgment and claim the next pair in one round trip */
+        post: operations["v1_assignments_submit_and_next_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/assignments/next/": {
         parameters: {
             query?: never;
             header?: never;
@@ -29,7 +63,7 @@ export interface paths {
             cookie?: never;
         };
         /** Claim (or resume) the next pair to judge; null when the queue is empty */
-        get: operations["assignments_next_retrieve"];
+        get: operations["v1_assignments_next_retrieve"];
         put?: never;
         post?: never;
         delete?: never;
@@ -38,7 +72,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/auth/csrf/": {
+    "/api/v1/auth/csrf/": {
         parameters: {
             query?: never;
             header?: never;
@@ -46,7 +80,7 @@ export interface paths {
             cookie?: never;
         };
         /** Set the CSRF cookie */
-        get: operations["auth_csrf_retrieve"];
+        get: operations["v1_auth_csrf_retrieve"];
         put?: never;
         post?: never;
         delete?: never;
@@ -55,7 +89,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/auth/login/": {
+    "/api/v1/auth/login/": {
         parameters: {
             query?: never;
             header?: never;
@@ -65,14 +99,14 @@ export interface paths {
         get?: never;
         put?: never;
         /** Log in */
-        post: operations["auth_login_create"];
+        post: operations["v1_auth_login_create"];
         delete?: never;
         options?: never;
         head?: never;
         patch?: never;
         trace?: never;
     };
-    "/api/auth/logout/": {
+    "/api/v1/auth/logout/": {
         parameters: {
             query?: never;
             header?: never;
@@ -82,14 +116,14 @@ export interface paths {
         get?: never;
         put?: never;
         /** Log out */
-        post: operations["auth_logout_create"];
+        post: operations["v1_auth_logout_create"];
         delete?: never;
         options?: never;
         head?: never;
         patch?: never;
         trace?: never;
     };
-    "/api/auth/me/": {
+    "/api/v1/auth/me/": {
         parameters: {
             query?: never;
             header?: never;
@@ -97,7 +131,7 @@ export interface paths {
             cookie?: never;
         };
         /** The logged-in user */
-        get: operations["auth_me_retrieve"];
+        get: operations["v1_auth_me_retrieve"];
         put?: never;
         post?: never;
         delete?: never;
@@ -106,7 +140,42 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/training-jobs/": {
+    "/api/v1/projects/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Your projects */
+        get: operations["v1_projects_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/projects/{slug}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Project settings */
+        get: operations["v1_projects_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /** Change project settings (researchers); new guidelines become a new version */
+        patch: operations["v1_projects_partial_update"];
+        trace?: never;
+    };
+    "/api/v1/training-jobs/": {
         parameters: {
             query?: never;
             header?: never;
@@ -114,17 +183,17 @@ export interface paths {
             cookie?: never;
         };
         /** Training jobs you may see */
-        get: operations["training_jobs_list"];
+        get: operations["v1_training_jobs_list"];
         put?: never;
         /** Start a training job (researchers) */
-        post: operations["training_jobs_create"];
+        post: operations["v1_training_jobs_create"];
         delete?: never;
         options?: never;
         head?: never;
         patch?: never;
         trace?: never;
     };
-    "/api/training-jobs/{job_id}/": {
+    "/api/v1/training-jobs/{job_id}/": {
         parameters: {
             query?: never;
             header?: never;
@@ -132,7 +201,7 @@ export interface paths {
             cookie?: never;
         };
         /** One training job */
-        get: operations["training_jobs_retrieve"];
+        get: operations["v1_training_jobs_retrieve"];
         put?: never;
         post?: never;
         delete?: never;
@@ -151,6 +220,8 @@ export interface components {
             prompt: components["schemas"]["PromptMessage"][];
             candidates: components["schemas"]["Candidate"][];
             scale: components["schemas"]["ScalePoint"][];
+            allow_both_bad: boolean;
+            guidelines_version: number;
             /** Format: date-time */
             expires_at: string;
         };
@@ -158,21 +229,34 @@ export interface components {
             label: string;
             content: string;
         };
+        /**
+         * @description * `unsafe` - unsafe
+         *     * `nonsense` - nonsense
+         *     * `off_topic` - off_topic
+         *     * `private_info` - private_info
+         *     * `other` - other
+         * @enum {string}
+         */
+        FlagsEnum: "unsafe" | "nonsense" | "off_topic" | "private_info" | "other";
         Judgment: {
             id: number;
-            choice: number;
+            choice: number | null;
+            both_bad: boolean;
             /** Format: date-time */
             created_at: string;
         };
         JudgmentCreateRequest: {
-            /** @description A value of the assignment's scale (its `scale[].value`). */
-            choice: number;
+            /** @description A value of the assignment's scale (its `scale[].value`); null if both_bad. */
+            choice?: number | null;
+            /** @default false */
+            both_bad?: boolean;
+            flags?: components["schemas"]["FlagsEnum"][];
             /** @description Client-generated key (e.g. a UUID); a repeat returns the first judgment. */
             idempotency_key: string;
             /** @default 0 */
-            time_spent_ms: number;
+            time_spent_ms?: number;
             /** @default  */
-            comment: string;
+            comment?: string;
         };
         /**
          * @description * `dpo` - DPO policy
@@ -194,28 +278,7 @@ export interface components {
         Me: {
             id: number;
             username: string;
-            role: (components["schemas"]["MeRoleEnum"] | components["schemas"]["NullEnum"]) | null;
-        };
-        /**
-         * @description * `annotator` - Annotator
-         *     * `researcher` - Researcher
-         *     * `admin` - Admin
-         * @enum {string}
-         */
-        MeRoleEnum: "annotator" | "researcher" | "admin";
-        NextAssignment: {
-            assignment: components["schemas"]["Assignment"] | null;
-        };
-        /** @enum {unknown} */
-        NullEnum: null;
-        ProjectBrief: {
-            slug: string;
-            name: string;
-            guidelines: string;
-        };
-        PromptMessage: {
-            role: components["schemas"]["PromptMessageRoleEnum"];
-            content: string;
+            role: (components["schemas"]["RoleEnum"] | components["schemas"]["NullEnum"]) | null;
         };
         /**
          * @description * `system` - system
@@ -223,10 +286,89 @@ export interface components {
          *     * `assistant` - assistant
          * @enum {string}
          */
-        PromptMessageRoleEnum: "system" | "user" | "assistant";
+        MessageRoleEnum: "system" | "user" | "assistant";
+        NextAssignment: {
+            assignment: components["schemas"]["Assignment"] | null;
+        };
+        /** @enum {unknown} */
+        NullEnum: null;
+        PatchedProjectSettingsRequest: {
+            name?: string;
+            guidelines?: string;
+            scale_kind?: components["schemas"]["ScaleKindEnum"];
+            custom_scale?: unknown;
+            allow_both_bad?: boolean;
+            /** @description Distinct annotators who judge each task. */
+            overlap?: number;
+            /** @description Most tasks one annotator may hold at a time. */
+            max_pending?: number;
+            /** @description How long a claimed task stays reserved for its annotator. */
+            lease_seconds?: number;
+            /**
+             * Format: double
+             * @description Share of gold items interleaved.
+             */
+            gold_rate?: number;
+        };
+        ProjectBrief: {
+            slug: string;
+            name: string;
+            guidelines: string;
+        };
+        ProjectSettings: {
+            readonly slug: string;
+            name: string;
+            guidelines?: string;
+            readonly guidelines_version: number;
+            scale_kind?: components["schemas"]["ScaleKindEnum"];
+            custom_scale?: unknown;
+            allow_both_bad?: boolean;
+            /** @description Distinct annotators who judge each task. */
+            overlap?: number;
+            /** @description Most tasks one annotator may hold at a time. */
+            max_pending?: number;
+            /** @description How long a claimed task stays reserved for its annotator. */
+            lease_seconds?: number;
+            /**
+             * Format: double
+             * @description Share of gold items interleaved.
+             */
+            gold_rate?: number;
+            /** Format: date-time */
+            readonly created_at: string;
+        };
+        ProjectSummary: {
+            slug: string;
+            name: string;
+            role: components["schemas"]["RoleEnum"];
+        };
+        PromptMessage: {
+            role: components["schemas"]["MessageRoleEnum"];
+            content: string;
+        };
+        /**
+         * @description * `annotator` - Annotator
+         *     * `researcher` - Researcher
+         *     * `admin` - Admin
+         * @enum {string}
+         */
+        RoleEnum: "annotator" | "researcher" | "admin";
+        /**
+         * @description * `five_point` - 5-point with tie
+         *     * `eight_point` - 8-point without tie
+         *     * `custom` - Custom ordered scale
+         * @enum {string}
+         */
+        ScaleKindEnum: "five_point" | "eight_point" | "custom";
         ScalePoint: {
             value: number;
             label: string;
+            winner: (components["schemas"]["WinnerEnum"] | components["schemas"]["NullEnum"]) | null;
+            strength: number;
+        };
+        SkipRequest: {
+            /** @description Why this task is skipped. */
+            reason: string;
         };
         /**
          * @description * `queued` - Queued
@@ -237,6 +379,10 @@ export interface components {
          * @enum {string}
          */
         StatusEnum: "queued" | "running" | "succeeded" | "failed" | "cancelled";
+        SubmitAndNext: {
+            judgment: components["schemas"]["Judgment"];
+            next: components["schemas"]["Assignment"] | null;
+        };
         TrainingConfigRequest: {
             /** Format: double */
             beta?: number;
@@ -275,9 +421,15 @@ export interface components {
         TrainingJobCreateRequest: {
             project: string;
             /** @default dpo */
-            kind: components["schemas"]["KindEnum"];
+            kind?: components["schemas"]["KindEnum"];
             config?: components["schemas"]["TrainingConfigRequest"];
         };
+        /**
+         * @description * `A` - A
+         *     * `B` - B
+         * @enum {string}
+         */
+        WinnerEnum: "A" | "B";
     };
     responses: never;
     parameters: never;
@@ -287,7 +439,7 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
-    assignments_judgment_create: {
+    v1_assignments_judgment_create: {
         parameters: {
             query?: never;
             header?: never;
@@ -337,7 +489,98 @@ export interface operations {
             };
         };
     };
-    assignments_next_retrieve: {
+    v1_assignments_skip_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                assignment_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SkipRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["SkipRequest"];
+                "multipart/form-data": components["schemas"]["SkipRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NextAssignment"];
+                };
+            };
+            /** @description No response body */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No response body */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    v1_assignments_submit_and_next_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                assignment_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["JudgmentCreateRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["JudgmentCreateRequest"];
+                "multipart/form-data": components["schemas"]["JudgmentCreateRequest"];
+            };
+        };
+        responses: {
+            /** @description Repeat of a submit */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SubmitAndNext"];
+                };
+            };
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SubmitAndNext"];
+                };
+            };
+            /** @description No such assignment of yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Expired or already judged */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    v1_assignments_next_retrieve: {
         parameters: {
             query?: never;
             header?: never;
@@ -356,7 +599,7 @@ export interface operations {
             };
         };
     };
-    auth_csrf_retrieve: {
+    v1_auth_csrf_retrieve: {
         parameters: {
             query?: never;
             header?: never;
@@ -374,7 +617,7 @@ export interface operations {
             };
         };
     };
-    auth_login_create: {
+    v1_auth_login_create: {
         parameters: {
             query?: never;
             header?: never;
@@ -399,7 +642,7 @@ export interface operations {
             };
         };
     };
-    auth_logout_create: {
+    v1_auth_logout_create: {
         parameters: {
             query?: never;
             header?: never;
@@ -417,7 +660,7 @@ export interface operations {
             };
         };
     };
-    auth_me_retrieve: {
+    v1_auth_me_retrieve: {
         parameters: {
             query?: never;
             header?: never;
@@ -436,7 +679,81 @@ export interface operations {
             };
         };
     };
-    training_jobs_list: {
+    v1_projects_list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProjectSummary"][];
+                };
+            };
+        };
+    };
+    v1_projects_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProjectSettings"];
+                };
+            };
+        };
+    };
+    v1_projects_partial_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["PatchedProjectSettingsRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["PatchedProjectSettingsRequest"];
+                "multipart/form-data": components["schemas"]["PatchedProjectSettingsRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProjectSettings"];
+                };
+            };
+            /** @description No access */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    v1_training_jobs_list: {
         parameters: {
             query?: never;
             header?: never;
@@ -455,7 +772,7 @@ export interface operations {
             };
         };
     };
-    training_jobs_create: {
+    v1_training_jobs_create: {
         parameters: {
             query?: never;
             header?: never;
@@ -487,7 +804,7 @@ export interface operations {
             };
         };
     };
-    training_jobs_retrieve: {
+    v1_training_jobs_retrieve: {
         parameters: {
             query?: never;
             header?: never;

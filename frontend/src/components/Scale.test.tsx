@@ -8,6 +8,8 @@ import { Scale } from "./Scale";
 const EIGHT_POINT_SCALE: ScalePoint[] = Array.from({ length: 8 }, (_, i) => ({
   value: i + 1,
   label: `Point ${i + 1}`,
+  winner: i < 4 ? "A" : "B",
+  strength: i < 4 ? 4 - i : i - 3,
 }));
 
 function Harness({ points = FIVE_POINT_SCALE, onSubmit = () => {} }: { points?: ScalePoint[]; onSubmit?: () => void }) {

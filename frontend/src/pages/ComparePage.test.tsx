@@ -3,8 +3,8 @@ import { describe, expect, it, vi } from "vitest";
 import { makeAssignment, mockApi, sentBodies, type Reply } from "../test/api";
 import { ComparePage } from "./ComparePage";
 
-const NEXT = "/api/assignments/next/";
-const judgmentPath = (id: number) => `/api/assignments/${id}/judgment/`;
+const NEXT = "/api/v1/assignments/next/";
+const judgmentPath = (id: number) => `/api/v1/assignments/${id}/judgment/`;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 const created = (id: number, choice: number): Reply => ({
   status: 201,

@@ -3,7 +3,7 @@ import { describe, expect, it, vi } from "vitest";
 import { mockApi, sentBodies } from "../test/api";
 import { LoginPage } from "./LoginPage";
 
-const LOGIN = "/api/auth/login/";
+const LOGIN = "/api/v1/auth/login/";
 
 function fillAndSubmit(username: string, password: string) {
   fireEvent.change(screen.getByLabelText("Username"), { target: { value: username } });

@@ -1,5 +1,5 @@
 import { vi } from "vitest";
-import type { Assignment } from "../api/types";
+import type { Assignment, ScalePoint } from "../api/types";
 
 export interface Reply {
   status: number;
@@ -39,12 +39,12 @@ export function sentBodies(fetchMock: ReturnType<typeof mockApi>, method: string
     .map(([, init]) => JSON.parse(String(init?.body)));
 }
 
-export const FIVE_POINT_SCALE = [
-  { value: 1, label: "A is much better" },
-  { value: 2, label: "A is better" },
-  { value: 3, label: "Tie" },
-  { value: 4, label: "B is better" },
-  { value: 5, label: "B is much better" },
+export const FIVE_POINT_SCALE: ScalePoint[] = [
+  { value: 1, label: "A is much better", winner: "A", strength: 2 },
+  { value: 2, label: "A is better", winner: "A", strength: 1 },
+  { value: 3, label: "Tie", winner: null, strength: 0 },
+  { value: 4, label: "B is better", winner: "B", strength: 1 },
+  { value: 5, label: "B is much better", winner: "B", strength: 2 },
 ];
 
 export function makeAssignment(id: number, overrides: Partial<Assignment> = {}): Assignment {
@@ -60,6 +60,8 @@ export function makeAssignment(id: number, overrides: Partial<Assignment> = {}):
       { label: "B", content: `Answer B for ${id}` },
     ],
     scale: FIVE_POINT_SCALE,
+    allow_both_bad: true,
+    guidelines_version: 1,
     expires_at: "2030-01-01T00:00:00Z",
     ...overrides,
   };
