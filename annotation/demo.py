@@ -9,6 +9,7 @@ from models_serving.client import SamplingParams, ServerConfig, generate_many
 
 from . import services
 from .models import Membership, Project, Prompt, Role
+from .prompt_import import messages_content_hash
 
 DEMO_PROJECT_SLUG = "demo"
 # Development-only credentials, printed by `seed_demo`; never use them in production.
@@ -80,7 +81,10 @@ def demo_seed_rows(report: DemoReport) -> Project:
         _, created = Prompt.objects.get_or_create(
             project=project,
             external_id=f"demo-{index:03d}",
-            defaults={"messages": [{"role": "user", "content": text}]},
+            defaults={
+                "messages": [{"role": "user", "content": text}],
+                "content_hash": messages_content_hash([{"role": "user", "content": text}]),
+            },
         )
         report.prompts_created += int(created)
     return project

@@ -82,8 +82,8 @@ def parse_custom_scale(points: list[dict]) -> list[ScalePoint]:
 def _check_point(i: int, p: ScalePoint) -> None:
     if not isinstance(p.value, int) or isinstance(p.value, bool) or not 0 <= p.value <= 99:
         raise ValueError(f"point {i}: value must be an integer from 0 to 99")
-    if not isinstance(p.label, str) or not 0 < len(p.label.strip()) <= 80:
-        raise ValueError(f"point {i}: label must be 1-80 characters")
+    if not isinstance(p.label, str) or not 0 < len(p.label.strip()) <= 80 or "\x00" in p.label:
+        raise ValueError(f"point {i}: label must be 1-80 characters of text")
     if p.winner not in ("A", "B", None):
         raise ValueError(f"point {i}: winner must be 'A', 'B' or null")
     if not isinstance(p.strength, int) or isinstance(p.strength, bool):

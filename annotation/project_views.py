@@ -1,13 +1,22 @@
+from django.contrib.auth import get_user_model
 from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from . import services
+from . import selectors, services
 from .access import AccessDenied, access_project_by_slug, projects_for
 from .api_errors import invalid, not_found
 from .models import ROLE_RANK, Membership, Role
-from .serializers import ProjectSettingsSerializer, ProjectSummarySerializer
+from .quality import annotator_reports, project_report
+from .serializers import (
+    ProjectSettingsSerializer,
+    ProjectSummarySerializer,
+    PromptImportReportSerializer,
+    PromptImportSerializer,
+    QualityReportSerializer,
+)
 
 
 class ProjectListView(APIView):
@@ -50,3 +59,54 @@ class ProjectDetailView(APIView):
         except services.InvalidInput as exc:
             return invalid(exc.field, str(exc))
         return Response(ProjectSettingsSerializer(project).data)
+
+
+class PromptImportView(APIView):
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(
+        request={"multipart/form-data": PromptImportSerializer},
+        responses={
+            200: PromptImportReportSerializer,
+            404: OpenApiResponse(description="No access"),
+        },
+        summary="Import prompts from a JSONL or CSV file (researchers); reports errors per line",
+    )
+    def post(self, request: Request, slug: str) -> Response:
+        try:
+            project = access_project_by_slug(request.user, slug, min_role=Role.RESEARCHER)
+        except AccessDenied as exc:
+            return not_found(str(exc))
+        data = PromptImportSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        upload = data.validated_data["file"]
+        try:
+            report = services.prompts_import(
+                project=project, data=upload.read(), filename=upload.name
+            )
+        except services.InvalidInput as exc:
+            return invalid(exc.field, str(exc))
+        return Response(PromptImportReportSerializer(report).data)
+
+
+class ProjectQualityView(APIView):
+    @extend_schema(
+        responses={200: QualityReportSerializer, 404: OpenApiResponse(description="No access")},
+        summary="Annotation quality per project and per annotator (researchers)",
+    )
+    def get(self, request: Request, slug: str) -> Response:
+        try:
+            project = access_project_by_slug(request.user, slug, min_role=Role.RESEARCHER)
+        except AccessDenied as exc:
+            return not_found(str(exc))
+        records = selectors.quality_records(project)
+        names = dict(
+            get_user_model()
+            .objects.filter(pk__in={r.annotator_id for r in records})
+            .values_list("pk", "username")
+        )
+        rows = [
+            {**row, "annotator": names[row["annotator_id"]]} for row in annotator_reports(records)
+        ]
+        body = {"project": project_report(records), "annotators": rows}
+        return Response(QualityReportSerializer(body).data)

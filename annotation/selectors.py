@@ -1,9 +1,11 @@
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import F, QuerySet
+from django.db.models.functions import Length
 from django.utils import timezone
 
 from .access import projects_for
-from .models import Assignment, PairwiseJudgment, Project, Role, Task
+from .models import Assignment, Completion, PairwiseJudgment, Project, Role, Task
+from .quality import PairJudgment
 
 
 def assignments_pending_for(
@@ -58,4 +60,43 @@ def judgments_for_export(project: Project) -> QuerySet[PairwiseJudgment]:
         PairwiseJudgment.objects.filter(task__project=project)
         .select_related("task__prompt", "chosen", "rejected")
         .order_by("id")
+    )
+
+
+def quality_records(project: Project) -> list[PairJudgment]:
+    """Judgments as plain records in canonical orientation (lower completion id first)."""
+    judgments = PairwiseJudgment.objects.filter(task__project=project).order_by("id")
+    rows = list(
+        judgments.values(
+            "task_id",
+            "annotator_id",
+            "shown_order",
+            "chosen_id",
+            "strength",
+            "created_at",
+            "time_spent_ms",
+        )
+    )
+    ids = {cid for row in rows for cid in row["shown_order"]}
+    lengths = dict(
+        Completion.objects.filter(pk__in=ids).annotate(n=Length("content")).values_list("pk", "n")
+    )
+    return [_record(row, lengths) for row in rows]
+
+
+def _record(row: dict, lengths: dict[int, int]) -> PairJudgment:
+    first, second = sorted(row["shown_order"])
+    chosen = row["chosen_id"]
+    sign = 0 if chosen is None else (1 if chosen == first else -1)
+    return PairJudgment(
+        task_id=row["task_id"],
+        annotator_id=row["annotator_id"],
+        first_id=first,
+        second_id=second,
+        preference=sign * row["strength"],
+        shown_first_id=row["shown_order"][0],
+        first_len=lengths.get(first, 0),
+        second_len=lengths.get(second, 0),
+        created_at=row["created_at"],
+        time_spent_ms=row["time_spent_ms"],
     )

@@ -122,3 +122,57 @@ class ProjectSettingsSerializer(serializers.ModelSerializer):
             "gold_rate": {"min_value": 0.0, "max_value": 0.5},
             "guidelines": {"max_length": 100_000},
         }
+
+
+class PromptImportSerializer(serializers.Serializer):
+    file = serializers.FileField(
+        max_length=255, help_text="A .jsonl or .csv file of prompts (at most 20 MB)."
+    )
+
+    def validate_file(self, value):
+        if value.size > 20 * 1024 * 1024:
+            raise serializers.ValidationError("the file is larger than 20 MB")
+        return value
+
+
+class LineErrorSerializer(serializers.Serializer):
+    line = serializers.IntegerField()
+    field = serializers.CharField()
+    message = serializers.CharField()
+
+
+class PromptImportReportSerializer(serializers.Serializer):
+    created = serializers.IntegerField()
+    duplicates = serializers.ListField(child=serializers.IntegerField())
+    errors = LineErrorSerializer(many=True)
+
+
+class QualityFiguresSerializer(serializers.Serializer):
+    n_judgments = serializers.IntegerField()
+    n_gold = serializers.IntegerField()
+    n_reask_pairs = serializers.IntegerField()
+    n_shared_tasks = serializers.IntegerField()
+    judgments_per_hour = serializers.FloatField(allow_null=True)
+    gold_accuracy = serializers.FloatField(allow_null=True)
+    self_consistency = serializers.FloatField(allow_null=True)
+    position_a_rate = serializers.FloatField(allow_null=True)
+    longer_wins_rate = serializers.FloatField(allow_null=True)
+    tie_rate = serializers.FloatField(allow_null=True)
+    mean_time_ms = serializers.FloatField(allow_null=True)
+
+
+class ProjectQualitySerializer(QualityFiguresSerializer):
+    krippendorff_alpha = serializers.FloatField(allow_null=True)
+    fleiss_kappa = serializers.FloatField(allow_null=True)
+    cohen_kappa = serializers.FloatField(allow_null=True)
+
+
+class AnnotatorQualitySerializer(QualityFiguresSerializer):
+    annotator_id = serializers.IntegerField()
+    annotator = serializers.CharField()
+    agreement_with_others = serializers.FloatField(allow_null=True)
+
+
+class QualityReportSerializer(serializers.Serializer):
+    project = ProjectQualitySerializer()
+    annotators = AnnotatorQualitySerializer(many=True)

@@ -21,6 +21,7 @@ from .models import (
     Task,
     TaskCandidate,
 )
+from .prompt_import import LineError, parse_prompt_file
 
 FLAGS = ("unsafe", "nonsense", "off_topic", "private_info", "other")
 
@@ -285,13 +286,40 @@ def project_update(*, project: Project, user: AbstractBaseUser, **changes) -> Pr
     return project
 
 
-def prompt_create(*, project: Project, messages: list[dict], external_id: str = "") -> Prompt:
-    if external_id:
-        prompt, _ = Prompt.objects.get_or_create(
-            project=project, external_id=external_id, defaults={"messages": messages}
+@dataclass(frozen=True)
+class PromptImportReport:
+    created: int
+    duplicates: list[int]  # lines whose prompt the project (or an earlier line) already has
+    errors: list[LineError]
+
+
+def prompts_import(*, project: Project, data: bytes, filename: str) -> PromptImportReport:
+    """Store every valid, new prompt of an uploaded file; bad lines are reported, not fatal."""
+    try:
+        parsed = parse_prompt_file(data, filename=filename)
+    except ValueError as exc:
+        raise InvalidInput("file", str(exc)) from exc
+    known_hashes = set(project.prompts.values_list("content_hash", flat=True))
+    known_ids = set(project.prompts.exclude(external_id="").values_list("external_id", flat=True))
+    fresh, duplicates = [], list(parsed.duplicates)
+    for p in parsed.prompts:
+        if p.content_hash in known_hashes or (p.external_id and p.external_id in known_ids):
+            duplicates.append(p.line)
+            continue
+        fresh.append(
+            Prompt(
+                project=project,
+                messages=p.messages,
+                external_id=p.external_id,
+                metadata=p.metadata,
+                content_hash=p.content_hash,
+            )
         )
-        return prompt
-    return Prompt.objects.create(project=project, messages=messages)
+    # ignore_conflicts: a concurrent import of the same ids must not fail the whole file.
+    Prompt.objects.bulk_create(fresh, batch_size=1000, ignore_conflicts=True)
+    return PromptImportReport(
+        created=len(fresh), duplicates=sorted(duplicates), errors=parsed.errors
+    )
 
 
 def completion_store(*, prompt: Prompt, candidate_index: int, candidate: Candidate) -> Completion:

@@ -21,4 +21,14 @@ urlpatterns = [
     path("assignments/<int:assignment_id>/skip/", views.SkipView.as_view(), name="assignment-skip"),
     path("projects/", project_views.ProjectListView.as_view(), name="project-list"),
     path("projects/<slug:slug>/", project_views.ProjectDetailView.as_view(), name="project-detail"),
+    path(
+        "projects/<slug:slug>/prompts/import/",
+        project_views.PromptImportView.as_view(),
+        name="prompt-import",
+    ),
+    path(
+        "projects/<slug:slug>/quality/",
+        project_views.ProjectQualityView.as_view(),
+        name="project-quality",
+    ),
 ]

@@ -10,6 +10,9 @@ def healthz(request):
     return JsonResponse({"status": "ok"})
 
 
+handler400 = "config.errors.bad_request"
+handler500 = "config.errors.server_error"
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

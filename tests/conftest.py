@@ -33,3 +33,12 @@ def tiny_models(django_db_blocker) -> dict[str, Path]:
 
     call_command("build_tiny_models")
     return {"policy": settings.TINY_POLICY_DIR, "reward": settings.TINY_REWARD_DIR}
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Throttle counters live in the cache; one test's logins must not throttle the next."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield

@@ -1,10 +1,11 @@
 """Every endpoint × every role: who gets in, who is refused."""
 
 import pytest
-from factories import ProjectFactory, member, pair_task
+from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.test import APIClient
 
 from annotation.models import Role
+from factories import ProjectFactory, member, pair_task
 from training_jobs.models import TrainingJob
 
 pytestmark = pytest.mark.django_db
@@ -79,6 +80,18 @@ MATRIX = [
         {"overlap": 2},
         {"anonymous": 403, "annotator": 404, "researcher": 200, "admin": 200, "outsider": 404},
     ),
+    (
+        "post",
+        "/api/v1/projects/authz/prompts/import/",
+        "UPLOAD",
+        {"anonymous": 403, "annotator": 404, "researcher": 200, "admin": 200, "outsider": 404},
+    ),
+    (
+        "get",
+        "/api/v1/projects/authz/quality/",
+        None,
+        {"anonymous": 403, "annotator": 404, "researcher": 200, "admin": 200, "outsider": 404},
+    ),
     ("get", "/api/v1/training-jobs/", None, {**dict.fromkeys(ROLES, 200), "anonymous": 403}),
     (
         "post",
@@ -106,8 +119,12 @@ def test_role_endpoint_matrix(
     holder = _client(world, "annotator")
     assignment = holder.get("/api/v1/assignments/next/").json()["assignment"]
     url = path.format(assignment=assignment["id"], job=world["job"].pk)
+    kwargs = {"format": "json"}
+    if body == "UPLOAD":
+        body = {"file": SimpleUploadedFile("p.jsonl", b'{"prompt": "hello"}\n')}
+        kwargs = {"format": "multipart"}
     with django_capture_on_commit_callbacks(execute=False):
-        response = getattr(_client(world, role), method)(url, body, format="json")
+        response = getattr(_client(world, role), method)(url, body, **kwargs)
     assert response.status_code == expected[role], response.content
 
 

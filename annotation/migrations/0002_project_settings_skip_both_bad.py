@@ -7,85 +7,136 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('annotation', '0001_initial'),
+        ("annotation", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='assignment',
-            name='skip_reason',
-            field=models.CharField(blank=True, default='', max_length=500),
+            model_name="assignment",
+            name="skip_reason",
+            field=models.CharField(blank=True, default="", max_length=500),
         ),
         migrations.AddField(
-            model_name='pairwisejudgment',
-            name='both_bad',
+            model_name="pairwisejudgment",
+            name="both_bad",
             field=models.BooleanField(default=False),
         ),
         migrations.AddField(
-            model_name='pairwisejudgment',
-            name='flags',
+            model_name="pairwisejudgment",
+            name="flags",
             field=models.JSONField(blank=True, default=list),
         ),
         migrations.AddField(
-            model_name='pairwisejudgment',
-            name='scale_kind',
-            field=models.CharField(default='five_point', max_length=16),
+            model_name="pairwisejudgment",
+            name="scale_kind",
+            field=models.CharField(default="five_point", max_length=16),
         ),
         migrations.AddField(
-            model_name='project',
-            name='allow_both_bad',
+            model_name="project",
+            name="allow_both_bad",
             field=models.BooleanField(default=True),
         ),
         migrations.AddField(
-            model_name='project',
-            name='custom_scale',
-            field=models.JSONField(blank=True, default=list, help_text='Points {value, label, winner, strength} if custom.'),
+            model_name="project",
+            name="custom_scale",
+            field=models.JSONField(
+                blank=True,
+                default=list,
+                help_text="Points {value, label, winner, strength} if custom.",
+            ),
         ),
         migrations.AddField(
-            model_name='project',
-            name='gold_rate',
-            field=models.FloatField(default=0.0, help_text='Share of gold items interleaved.'),
+            model_name="project",
+            name="gold_rate",
+            field=models.FloatField(default=0.0, help_text="Share of gold items interleaved."),
         ),
         migrations.AddField(
-            model_name='project',
-            name='max_pending',
-            field=models.PositiveSmallIntegerField(default=1, help_text='Most tasks one annotator may hold at a time.'),
+            model_name="project",
+            name="max_pending",
+            field=models.PositiveSmallIntegerField(
+                default=1, help_text="Most tasks one annotator may hold at a time."
+            ),
         ),
         migrations.AddField(
-            model_name='project',
-            name='scale_kind',
-            field=models.CharField(choices=[('five_point', '5-point with tie'), ('eight_point', '8-point without tie'), ('custom', 'Custom ordered scale')], default='five_point', max_length=16),
+            model_name="project",
+            name="scale_kind",
+            field=models.CharField(
+                choices=[
+                    ("five_point", "5-point with tie"),
+                    ("eight_point", "8-point without tie"),
+                    ("custom", "Custom ordered scale"),
+                ],
+                default="five_point",
+                max_length=16,
+            ),
         ),
         migrations.AlterField(
-            model_name='assignment',
-            name='status',
-            field=models.CharField(choices=[('pending', 'Pending'), ('submitted', 'Submitted'), ('expired', 'Expired'), ('skipped', 'Skipped')], default='pending', max_length=16),
+            model_name="assignment",
+            name="status",
+            field=models.CharField(
+                choices=[
+                    ("pending", "Pending"),
+                    ("submitted", "Submitted"),
+                    ("expired", "Expired"),
+                    ("skipped", "Skipped"),
+                ],
+                default="pending",
+                max_length=16,
+            ),
         ),
         migrations.AlterField(
-            model_name='pairwisejudgment',
-            name='choice',
-            field=models.PositiveSmallIntegerField(blank=True, help_text='Scale value as displayed; null when both are bad.', null=True),
+            model_name="pairwisejudgment",
+            name="choice",
+            field=models.PositiveSmallIntegerField(
+                blank=True, help_text="Scale value as displayed; null when both are bad.", null=True
+            ),
         ),
         migrations.AlterField(
-            model_name='pairwisejudgment',
-            name='strength',
-            field=models.PositiveSmallIntegerField(help_text='0 tie or both bad; larger is stronger.'),
+            model_name="pairwisejudgment",
+            name="strength",
+            field=models.PositiveSmallIntegerField(
+                help_text="0 tie or both bad; larger is stronger."
+            ),
         ),
         migrations.CreateModel(
-            name='GuidelinesVersion',
+            name="GuidelinesVersion",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('version', models.PositiveIntegerField()),
-                ('text', models.TextField()),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='guideline_versions', to='annotation.project')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("version", models.PositiveIntegerField()),
+                ("text", models.TextField()),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="guideline_versions",
+                        to="annotation.project",
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('project', 'version'), name='uniq_guidelines_version')],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("project", "version"), name="uniq_guidelines_version"
+                    )
+                ],
             },
         ),
     ]

@@ -3,10 +3,10 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
-from factories import ProjectFactory, member, pair_task
 from rest_framework.test import APIClient
 
 from annotation.models import Assignment, PairwiseJudgment
+from factories import ProjectFactory, member, pair_task
 
 pytestmark = pytest.mark.django_db
 

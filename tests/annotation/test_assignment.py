@@ -3,10 +3,10 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
-from factories import ProjectFactory, member, pair_task
 
 from annotation import services
 from annotation.models import Assignment, Role, Task
+from factories import ProjectFactory, member, pair_task
 
 pytestmark = pytest.mark.django_db
 

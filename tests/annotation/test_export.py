@@ -2,10 +2,10 @@ import json
 
 import pytest
 from django.core.management import call_command
-from factories import ProjectFactory, member, pair_task
 
 from annotation import services
 from annotation.exports import annotator_pseudonym
+from factories import ProjectFactory, member, pair_task
 
 pytestmark = pytest.mark.django_db
 

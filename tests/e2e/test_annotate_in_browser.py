@@ -6,9 +6,9 @@ import shutil
 
 import pytest
 from django.core.management import call_command
-from factories import ProjectFactory, member, pair_task
 
 from annotation.models import PairwiseJudgment
+from factories import ProjectFactory, member, pair_task
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

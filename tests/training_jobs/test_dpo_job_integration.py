@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.db import connection
-from factories import ProjectFactory, member, pair_task
 from rest_framework.test import APIClient
 
 from annotation import services
 from annotation.models import Role
+from factories import ProjectFactory, member, pair_task
 from training_jobs.models import TrainingJob
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.django_db(transaction=True)]

@@ -175,6 +175,40 @@ export interface paths {
         patch: operations["v1_projects_partial_update"];
         trace?: never;
     };
+    "/api/v1/projects/{slug}/prompts/import/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Import prompts from a JSONL or CSV file (researchers); reports errors per line */
+        post: operations["v1_projects_prompts_import_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/projects/{slug}/quality/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Annotation quality per project and per annotator (researchers) */
+        get: operations["v1_projects_quality_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/training-jobs/": {
         parameters: {
             query?: never;
@@ -214,6 +248,30 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        AnnotatorQuality: {
+            n_judgments: number;
+            n_gold: number;
+            n_reask_pairs: number;
+            n_shared_tasks: number;
+            /** Format: double */
+            judgments_per_hour: number | null;
+            /** Format: double */
+            gold_accuracy: number | null;
+            /** Format: double */
+            self_consistency: number | null;
+            /** Format: double */
+            position_a_rate: number | null;
+            /** Format: double */
+            longer_wins_rate: number | null;
+            /** Format: double */
+            tie_rate: number | null;
+            /** Format: double */
+            mean_time_ms: number | null;
+            annotator_id: number;
+            annotator: string;
+            /** Format: double */
+            agreement_with_others: number | null;
+        };
         Assignment: {
             id: number;
             project: components["schemas"]["ProjectBrief"];
@@ -263,6 +321,11 @@ export interface components {
          * @enum {string}
          */
         KindEnum: "dpo";
+        LineError: {
+            line: number;
+            field: string;
+            message: string;
+        };
         LoginRequest: {
             username: string;
             password: string;
@@ -315,6 +378,32 @@ export interface components {
             name: string;
             guidelines: string;
         };
+        ProjectQuality: {
+            n_judgments: number;
+            n_gold: number;
+            n_reask_pairs: number;
+            n_shared_tasks: number;
+            /** Format: double */
+            judgments_per_hour: number | null;
+            /** Format: double */
+            gold_accuracy: number | null;
+            /** Format: double */
+            self_consistency: number | null;
+            /** Format: double */
+            position_a_rate: number | null;
+            /** Format: double */
+            longer_wins_rate: number | null;
+            /** Format: double */
+            tie_rate: number | null;
+            /** Format: double */
+            mean_time_ms: number | null;
+            /** Format: double */
+            krippendorff_alpha: number | null;
+            /** Format: double */
+            fleiss_kappa: number | null;
+            /** Format: double */
+            cohen_kappa: number | null;
+        };
         ProjectSettings: {
             readonly slug: string;
             name: string;
@@ -342,9 +431,25 @@ export interface components {
             name: string;
             role: components["schemas"]["RoleEnum"];
         };
+        PromptImportReport: {
+            created: number;
+            duplicates: number[];
+            errors: components["schemas"]["LineError"][];
+        };
+        PromptImportRequest: {
+            /**
+             * Format: binary
+             * @description A .jsonl or .csv file of prompts (at most 20 MB).
+             */
+            file: string;
+        };
         PromptMessage: {
             role: components["schemas"]["MessageRoleEnum"];
             content: string;
+        };
+        QualityReport: {
+            project: components["schemas"]["ProjectQuality"];
+            annotators: components["schemas"]["AnnotatorQuality"][];
         };
         /**
          * @description * `annotator` - Annotator
@@ -742,6 +847,66 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ProjectSettings"];
+                };
+            };
+            /** @description No access */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    v1_projects_prompts_import_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": components["schemas"]["PromptImportRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PromptImportReport"];
+                };
+            };
+            /** @description No access */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    v1_projects_quality_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QualityReport"];
                 };
             };
             /** @description No access */
