@@ -3,7 +3,7 @@
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import QuerySet
 
-from .models import ROLE_RANK, Assignment, Membership, Project, Role
+from .models import ROLE_RANK, Assignment, Conversation, Membership, Project, Role
 
 
 class AccessDenied(Exception):
@@ -45,3 +45,18 @@ def access_assignment_by_id(user: AbstractBaseUser, assignment_id: int) -> Assig
     if assignment is None:
         raise AccessDenied(f"no assignment {assignment_id}")
     return assignment
+
+
+def access_conversation_by_id(
+    user: AbstractBaseUser, conversation_id: int, *, as_owner: bool = True
+) -> Conversation:
+    """Owners drive their session; researchers of the project may feed it candidates."""
+    found = Conversation.objects.select_related("project").filter(pk=conversation_id)
+    if as_owner:
+        found = found.filter(owner=user)
+    else:
+        found = found.filter(project__in=projects_for(user, min_role=Role.RESEARCHER))
+    conversation = found.first()
+    if conversation is None:
+        raise AccessDenied(f"no conversation {conversation_id}")
+    return conversation

@@ -88,9 +88,76 @@ class Membership(models.Model):
         return f"{self.user} @ {self.project}: {self.role}"
 
 
+class Conversation(models.Model):
+    """A multi-turn session: a tree of messages, continued from the reply judged best.
+
+    Single-turn prompts need no tree: their prefix is stored on the Prompt itself. A live
+    session's every turn is a Prompt whose ``messages`` snapshot the exact prefix it was
+    judged under (book §11.2.3) and whose ``leaf_message`` points into this tree.
+    """
+
+    class Status(models.TextChoices):
+        OPEN = "open"
+        ENDED = "ended"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="conversations")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="conversations"
+    )
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.OPEN)
+    head = models.ForeignKey(
+        "Message",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Where the conversation continues from.",
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"conversation {self.pk}"
+
+
+class Message(models.Model):
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="message_nodes"
+    )
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="children"
+    )
+    role = models.CharField(
+        max_length=16, choices=[(r, r) for r in ("system", "user", "assistant")]
+    )
+    content = models.TextField()
+    # Set when an assistant message is a candidate that won its turn.
+    completion = models.OneToOneField(
+        "Completion", null=True, blank=True, on_delete=models.PROTECT, related_name="message"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.role} message {self.pk}"
+
+    def path(self) -> list["Message"]:
+        """Root-to-here, the prefix a model sees."""
+        node: Message | None = self
+        chain = []
+        while node is not None:
+            chain.append(node)
+            node = node.parent
+        return chain[::-1]
+
+
 class Prompt(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="prompts")
     messages = models.JSONField(help_text="Conversation prefix: a list of {role, content}.")
+    conversation = models.ForeignKey(
+        Conversation, null=True, blank=True, on_delete=models.CASCADE, related_name="turns"
+    )
+    leaf_message = models.OneToOneField(
+        Message, null=True, blank=True, on_delete=models.CASCADE, related_name="turn"
+    )
     external_id = models.CharField(max_length=200, blank=True, default="")
     content_hash = models.CharField(max_length=64, blank=True, default="", db_index=True)
     metadata = models.JSONField(default=dict, blank=True)
@@ -137,6 +204,11 @@ class Completion(models.Model):
 class Task(models.Model):
     """A prompt plus the candidates an annotator compares."""
 
+    class Kind(models.TextChoices):
+        PAIRWISE = "pairwise", "Pairwise from the queue"
+        LIVE_TURN = "live_turn", "A turn of the owner's live session"
+
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.PAIRWISE)
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="tasks")
     prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="tasks")
     completions = models.ManyToManyField(Completion, through="TaskCandidate", related_name="tasks")

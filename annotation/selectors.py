@@ -13,7 +13,10 @@ def assignments_pending_for(
 ) -> list[Assignment]:
     """The annotator's live leases, oldest first."""
     pending = Assignment.objects.filter(
-        annotator=annotator, status=Assignment.Status.PENDING, expires_at__gt=timezone.now()
+        annotator=annotator,
+        status=Assignment.Status.PENDING,
+        expires_at__gt=timezone.now(),
+        task__kind=Task.Kind.PAIRWISE,  # live-session turns are judged in their session
     ).select_related("task__project")
     if project is not None:
         pending = pending.filter(task__project=project)
@@ -28,7 +31,9 @@ def task_claimable_ids(
     if project is not None:
         projects = projects.filter(pk=project.pk)
     tasks: QuerySet[Task] = (
-        Task.objects.filter(project__in=projects, slots_taken__lt=F("overlap"))
+        Task.objects.filter(
+            project__in=projects, kind=Task.Kind.PAIRWISE, slots_taken__lt=F("overlap")
+        )
         .exclude(assignments__annotator=annotator)
         .order_by("id")
     )

@@ -176,3 +176,53 @@ class AnnotatorQualitySerializer(QualityFiguresSerializer):
 class QualityReportSerializer(serializers.Serializer):
     project = ProjectQualitySerializer()
     annotators = AnnotatorQualitySerializer(many=True)
+
+
+class SessionStartSerializer(serializers.Serializer):
+    system = serializers.CharField(
+        max_length=20_000, allow_blank=True, default="", trim_whitespace=False
+    )
+
+
+class SessionMessageSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    role = serializers.ChoiceField(choices=["system", "user", "assistant"])
+    content = serializers.CharField(allow_blank=True, trim_whitespace=False)
+
+
+class SessionTurnSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    state = serializers.ChoiceField(choices=["awaiting_candidates", "judging", "judged"])
+    assignment = AssignmentSerializer(allow_null=True)
+
+
+class SessionSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    project = serializers.SlugField()
+    status = serializers.ChoiceField(choices=["open", "ended"])
+    messages = SessionMessageSerializer(many=True)
+    turn = SessionTurnSerializer(allow_null=True)
+
+
+class UserTurnSerializer(serializers.Serializer):
+    content = serializers.CharField(max_length=100_000, trim_whitespace=False)
+
+    def validate_content(self, value: str) -> str:
+        if not value.strip():
+            raise serializers.ValidationError("write a message")
+        return value
+
+
+class CandidateInSerializer(serializers.Serializer):
+    content = serializers.CharField(max_length=100_000, allow_blank=True, trim_whitespace=False)
+    model_name = serializers.CharField(max_length=500)
+    sampling_params = serializers.DictField(default=dict)
+    seed = serializers.IntegerField(required=False, allow_null=True, default=None)
+    finish_reason = serializers.CharField(max_length=32, allow_blank=True, default="")
+    prompt_tokens = serializers.IntegerField(min_value=0, required=False, allow_null=True)
+    completion_tokens = serializers.IntegerField(min_value=0, required=False, allow_null=True)
+    latency_ms = serializers.IntegerField(min_value=0, default=0)
+
+
+class CandidatesAttachSerializer(serializers.Serializer):
+    candidates = CandidateInSerializer(many=True)

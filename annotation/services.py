@@ -139,8 +139,9 @@ def judgment_submit(
         return _repeat_or_conflict(existing, assignment)
     try:
         with transaction.atomic():
+            # of=("self",): lock only the assignment row, never the shared task/project rows.
             locked = (
-                Assignment.objects.select_for_update()
+                Assignment.objects.select_for_update(of=("self",))
                 .select_related("task__project")
                 .get(pk=assignment.pk)
             )
@@ -155,6 +156,10 @@ def judgment_submit(
             judgment = _judgment_create(locked, answer, idempotency_key)
             locked.status = Assignment.Status.SUBMITTED
             locked.save(update_fields=["status"])
+            if locked.task.kind == Task.Kind.LIVE_TURN:
+                from .sessions import session_continue_from
+
+                session_continue_from(judgment)
             return SubmitResult(judgment=judgment, created=True)
     except IntegrityError:
         # Lost a race against a concurrent submit with the same key (SQLite has no row lock).

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import project_views, views
+from . import project_views, session_views, views
 
 urlpatterns = [
     path("auth/csrf/", views.CsrfView.as_view(), name="auth-csrf"),
@@ -25,6 +25,25 @@ urlpatterns = [
         "projects/<slug:slug>/prompts/import/",
         project_views.PromptImportView.as_view(),
         name="prompt-import",
+    ),
+    path(
+        "projects/<slug:slug>/sessions/",
+        session_views.SessionStartView.as_view(),
+        name="session-start",
+    ),
+    path("sessions/<int:session_id>/", session_views.SessionDetailView.as_view(), name="session"),
+    path(
+        "sessions/<int:session_id>/turns/",
+        session_views.SessionTurnView.as_view(),
+        name="session-turn",
+    ),
+    path(
+        "sessions/<int:session_id>/turns/<int:turn_id>/candidates/",
+        session_views.SessionCandidatesView.as_view(),
+        name="session-candidates",
+    ),
+    path(
+        "sessions/<int:session_id>/end/", session_views.SessionEndView.as_view(), name="session-end"
     ),
     path(
         "projects/<slug:slug>/quality/",

@@ -4,6 +4,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.test import APIClient
 
+from annotation import sessions
 from annotation.models import Role
 from factories import ProjectFactory, member, pair_task
 from training_jobs.models import TrainingJob
@@ -24,7 +25,15 @@ def world(django_capture_on_commit_callbacks):
         "outsider": member(ProjectFactory(), Role.RESEARCHER),  # researcher elsewhere
     }
     job = TrainingJob.objects.create(project=project, config={})
-    return {"project": project, "users": users, "job": job}
+    fresh = sessions.session_start(project=project, owner=users["annotator"])
+    waiting = sessions.session_start(project=project, owner=users["annotator"])
+    turn = sessions.session_add_user_turn(conversation=waiting, content="Hello?")
+    return {
+        "project": project,
+        "users": users,
+        "job": job,
+        "ids": {"job": job.pk, "session": fresh.pk, "waiting": waiting.pk, "turn": turn.pk},
+    }
 
 
 def _client(world, role) -> APIClient:
@@ -92,6 +101,42 @@ MATRIX = [
         None,
         {"anonymous": 403, "annotator": 404, "researcher": 200, "admin": 200, "outsider": 404},
     ),
+    (
+        "post",
+        "/api/v1/projects/authz/sessions/",
+        {"system": "Be brief."},
+        {"anonymous": 403, "annotator": 201, "researcher": 201, "admin": 201, "outsider": 404},
+    ),
+    (
+        "get",
+        "/api/v1/sessions/{session}/",
+        None,
+        # Only the session's owner (the annotator) sees it.
+        {"anonymous": 403, "annotator": 200, "researcher": 404, "admin": 404, "outsider": 404},
+    ),
+    (
+        "post",
+        "/api/v1/sessions/{session}/turns/",
+        {"content": "Hi there"},
+        {"anonymous": 403, "annotator": 201, "researcher": 404, "admin": 404, "outsider": 404},
+    ),
+    (
+        "post",
+        "/api/v1/sessions/{waiting}/turns/{turn}/candidates/",
+        {
+            "candidates": [
+                {"content": "one", "model_name": "m1"},
+                {"content": "two", "model_name": "m2"},
+            ]
+        },
+        {"anonymous": 403, "annotator": 404, "researcher": 201, "admin": 201, "outsider": 404},
+    ),
+    (
+        "post",
+        "/api/v1/sessions/{session}/end/",
+        None,
+        {"anonymous": 403, "annotator": 200, "researcher": 404, "admin": 404, "outsider": 404},
+    ),
     ("get", "/api/v1/training-jobs/", None, {**dict.fromkeys(ROLES, 200), "anonymous": 403}),
     (
         "post",
@@ -118,7 +163,7 @@ def test_role_endpoint_matrix(
     # The annotator's assignment exists whoever calls, so "someone else's" is really tested.
     holder = _client(world, "annotator")
     assignment = holder.get("/api/v1/assignments/next/").json()["assignment"]
-    url = path.format(assignment=assignment["id"], job=world["job"].pk)
+    url = path.format(assignment=assignment["id"], **world["ids"])
     kwargs = {"format": "json"}
     if body == "UPLOAD":
         body = {"file": SimpleUploadedFile("p.jsonl", b'{"prompt": "hello"}\n')}
@@ -162,7 +207,8 @@ def test_matrix_covers_every_api_route():
     from django.urls import resolve
 
     covered = {
-        (resolve(path.format(assignment=1, job=1)).route, method) for method, path, _, _ in MATRIX
+        (resolve(path.format(assignment=1, job=1, session=1, waiting=1, turn=1)).route, method)
+        for method, path, _, _ in MATRIX
     }
     routes = _api_routes()
     assert len(routes) >= 15, "route discovery found too little to be trusted"

@@ -209,6 +209,91 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/projects/{slug}/sessions/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Start a live multi-turn session in a project */
+        post: operations["v1_projects_sessions_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/sessions/{session_id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Session state */
+        get: operations["v1_sessions_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/sessions/{session_id}/end/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** End a session */
+        post: operations["v1_sessions_end_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/sessions/{session_id}/turns/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Write the next user message; candidates for it are then generated and judged */
+        post: operations["v1_sessions_turns_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/sessions/{session_id}/turns/{turn_id}/candidates/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Attach generated candidates to the open turn (researchers, model services) */
+        post: operations["v1_sessions_turns_candidates_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/training-jobs/": {
         parameters: {
             query?: never;
@@ -286,6 +371,23 @@ export interface components {
         Candidate: {
             label: string;
             content: string;
+        };
+        CandidateInRequest: {
+            content: string;
+            model_name: string;
+            sampling_params?: {
+                [key: string]: unknown;
+            };
+            seed?: number | null;
+            /** @default  */
+            finish_reason?: string;
+            prompt_tokens?: number | null;
+            completion_tokens?: number | null;
+            /** @default 0 */
+            latency_ms?: number;
+        };
+        CandidatesAttachRequest: {
+            candidates: components["schemas"]["CandidateInRequest"][];
         };
         /**
          * @description * `unsafe` - unsafe
@@ -471,19 +573,44 @@ export interface components {
             winner: (components["schemas"]["WinnerEnum"] | components["schemas"]["NullEnum"]) | null;
             strength: number;
         };
+        Session: {
+            id: number;
+            project: string;
+            status: components["schemas"]["SessionStatusEnum"];
+            messages: components["schemas"]["SessionMessage"][];
+            turn: components["schemas"]["SessionTurn"] | null;
+        };
+        SessionMessage: {
+            id: number;
+            role: components["schemas"]["MessageRoleEnum"];
+            content: string;
+        };
+        SessionStartRequest: {
+            /** @default  */
+            system?: string;
+        };
+        /**
+         * @description * `open` - open
+         *     * `ended` - ended
+         * @enum {string}
+         */
+        SessionStatusEnum: "open" | "ended";
+        SessionTurn: {
+            id: number;
+            state: components["schemas"]["StateEnum"];
+            assignment: components["schemas"]["Assignment"] | null;
+        };
         SkipRequest: {
             /** @description Why this task is skipped. */
             reason: string;
         };
         /**
-         * @description * `queued` - Queued
-         *     * `running` - Running
-         *     * `succeeded` - Succeeded
-         *     * `failed` - Failed
-         *     * `cancelled` - Cancelled
+         * @description * `awaiting_candidates` - awaiting_candidates
+         *     * `judging` - judging
+         *     * `judged` - judged
          * @enum {string}
          */
-        StatusEnum: "queued" | "running" | "succeeded" | "failed" | "cancelled";
+        StateEnum: "awaiting_candidates" | "judging" | "judged";
         SubmitAndNext: {
             judgment: components["schemas"]["Judgment"];
             next: components["schemas"]["Assignment"] | null;
@@ -503,7 +630,7 @@ export interface components {
             readonly id: number;
             readonly kind: components["schemas"]["KindEnum"];
             readonly project: string;
-            readonly status: components["schemas"]["StatusEnum"];
+            readonly status: components["schemas"]["TrainingJobStatusEnum"];
             /** @description Recipe overrides (beta, steps…). */
             readonly config: unknown;
             readonly data_rows: number | null;
@@ -528,6 +655,18 @@ export interface components {
             /** @default dpo */
             kind?: components["schemas"]["KindEnum"];
             config?: components["schemas"]["TrainingConfigRequest"];
+        };
+        /**
+         * @description * `queued` - Queued
+         *     * `running` - Running
+         *     * `succeeded` - Succeeded
+         *     * `failed` - Failed
+         *     * `cancelled` - Cancelled
+         * @enum {string}
+         */
+        TrainingJobStatusEnum: "queued" | "running" | "succeeded" | "failed" | "cancelled";
+        UserTurnRequest: {
+            content: string;
         };
         /**
          * @description * `A` - A
@@ -911,6 +1050,179 @@ export interface operations {
             };
             /** @description No access */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    v1_projects_sessions_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["SessionStartRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["SessionStartRequest"];
+                "multipart/form-data": components["schemas"]["SessionStartRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Session"];
+                };
+            };
+            /** @description No access */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    v1_sessions_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                session_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Session"];
+                };
+            };
+            /** @description No such session of yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    v1_sessions_end_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                session_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Session"];
+                };
+            };
+            /** @description No such session of yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    v1_sessions_turns_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                session_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UserTurnRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["UserTurnRequest"];
+                "multipart/form-data": components["schemas"]["UserTurnRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Session"];
+                };
+            };
+            /** @description No such session of yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No response body */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    v1_sessions_turns_candidates_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                session_id: number;
+                turn_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CandidatesAttachRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["CandidatesAttachRequest"];
+                "multipart/form-data": components["schemas"]["CandidatesAttachRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Session"];
+                };
+            };
+            /** @description No such session of yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No response body */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
