@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import Assignment, Completion, Membership, PairwiseJudgment, Project, Prompt, Task
+from .models import Assignment, Completion, Judgment, Membership, Project, Prompt, Task
 
 
 class MembershipInline(admin.TabularInline):
@@ -38,7 +38,7 @@ class AssignmentAdmin(admin.ModelAdmin):
     list_filter = ["status"]
 
 
-@admin.register(PairwiseJudgment)
-class PairwiseJudgmentAdmin(admin.ModelAdmin):
+@admin.register(Judgment)
+class JudgmentAdmin(admin.ModelAdmin):
     list_display = ["id", "task", "annotator", "choice", "strength", "created_at"]
-    readonly_fields = [f.name for f in PairwiseJudgment._meta.fields]
+    readonly_fields = [f.name for f in Judgment._meta.fields]

@@ -8,7 +8,7 @@ from pathlib import Path
 from django.conf import settings
 
 from . import selectors
-from .models import PairwiseJudgment, Project
+from .models import Judgment, Project
 
 EXPORT_FORMATS = ("trl-preference",)
 
@@ -19,7 +19,7 @@ def annotator_pseudonym(user_id: int) -> str:
     return f"annotator-{digest[:10]}"
 
 
-def trl_preference_row(judgment: PairwiseJudgment) -> dict:
+def trl_preference_row(judgment: Judgment) -> dict:
     """TRL's conversational preference format plus provenance columns."""
     assert judgment.chosen is not None and judgment.rejected is not None
     return {

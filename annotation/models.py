@@ -14,6 +14,17 @@ class Role(models.TextChoices):
 ROLE_RANK = {Role.ANNOTATOR: 1, Role.RESEARCHER: 2, Role.ADMIN: 3}
 
 
+def default_rating_rubric() -> dict[str, str]:
+    # The book's 1-5 wording (§11.2.2), as the default a project can reword.
+    return {
+        "5": "Excellent: accurate, clear and especially helpful",
+        "4": "Good: accurate, clear and useful",
+        "3": "Fair: acceptable but unremarkable",
+        "2": "Poor: partly accurate but confusing or incomplete",
+        "1": "Very poor: inaccurate or unhelpful",
+    }
+
+
 class Project(models.Model):
     class ScaleKind(models.TextChoices):
         FIVE_POINT = "five_point", "5-point with tie"
@@ -41,6 +52,12 @@ class Project(models.Model):
         default=30 * 60, help_text="How long a claimed task stays reserved for its annotator."
     )
     gold_rate = models.FloatField(default=0.0, help_text="Share of gold items interleaved.")
+    rating_rubric = models.JSONField(
+        default=default_rating_rubric, blank=True, help_text="Wording of each 1-5 rating point."
+    )
+    rating_aspects = models.JSONField(
+        default=list, blank=True, help_text="Extra 1-5 aspects, e.g. helpfulness, correctness."
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:
@@ -201,6 +218,15 @@ class Completion(models.Model):
         return f"completion {self.pk} of prompt {self.prompt_id}"
 
 
+class Interface(models.TextChoices):
+    """What an annotator is asked to do with a task's candidates."""
+
+    PAIRWISE = "pairwise", "Compare two on a Likert scale"
+    RANKING = "ranking", "Rank K candidates"
+    RATING = "rating", "Rate each candidate 1-5"
+    THUMBS = "thumbs", "Thumbs up or down on one candidate"
+
+
 class Task(models.Model):
     """A prompt plus the candidates an annotator compares."""
 
@@ -209,6 +235,9 @@ class Task(models.Model):
         LIVE_TURN = "live_turn", "A turn of the owner's live session"
 
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.PAIRWISE)
+    interface = models.CharField(
+        max_length=16, choices=Interface.choices, default=Interface.PAIRWISE
+    )
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="tasks")
     prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="tasks")
     completions = models.ManyToManyField(Completion, through="TaskCandidate", related_name="tasks")
@@ -277,8 +306,13 @@ class Assignment(models.Model):
         )
 
 
-class PairwiseJudgment(models.Model):
-    """One annotator's Likert verdict on a pair, stored both as shown and canonically."""
+class Judgment(models.Model):
+    """One annotator's verdict on a task, stored as shown and in canonical form.
+
+    Pairwise verdicts fill choice/chosen/rejected/strength; rankings fill ``ranking``
+    (completion ids, best first); ratings fill ``ratings``; thumbs fill ``thumbs_up``.
+    Any kind may carry a comment, flags and a rewrite of one candidate.
+    """
 
     assignment = models.OneToOneField(Assignment, on_delete=models.PROTECT, related_name="judgment")
     task = models.ForeignKey(Task, on_delete=models.PROTECT, related_name="judgments")
@@ -288,8 +322,18 @@ class PairwiseJudgment(models.Model):
     choice = models.PositiveSmallIntegerField(
         null=True, blank=True, help_text="Scale value as displayed; null when both are bad."
     )
+    kind = models.CharField(max_length=16, choices=Interface.choices, default=Interface.PAIRWISE)
     scale_kind = models.CharField(max_length=16, default="five_point")
     both_bad = models.BooleanField(default=False)
+    ranking = models.JSONField(null=True, blank=True, help_text="Completion ids, best first.")
+    ratings = models.JSONField(
+        null=True, blank=True, help_text='{"<completion id>": {"overall": 1-5, "<aspect>": 1-5}}'
+    )
+    thumbs_up = models.BooleanField(null=True, blank=True)
+    rewrite_of = models.ForeignKey(
+        Completion, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    rewrite = models.TextField(blank=True, default="", help_text="An improved reply.")
     flags = models.JSONField(default=list, blank=True)
     shown_order = models.JSONField()
     chosen = models.ForeignKey(

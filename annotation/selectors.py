@@ -4,7 +4,8 @@ from django.db.models.functions import Length
 from django.utils import timezone
 
 from .access import projects_for
-from .models import Assignment, Completion, PairwiseJudgment, Project, Role, Task
+from .answers import LABELS
+from .models import Assignment, Completion, Judgment, Project, Role, Task
 from .quality import PairJudgment
 
 
@@ -44,7 +45,8 @@ def assignment_display(assignment: Assignment) -> dict:
     """What an annotator sees: the prompt and candidates labelled A/B, never model names."""
     task = assignment.task
     contents = dict(task.completions.values_list("id", "content"))
-    labels = "ABCDEFGH"
+    labels = LABELS
+    project = task.project
     return {
         "id": assignment.pk,
         "project": task.project,
@@ -53,16 +55,19 @@ def assignment_display(assignment: Assignment) -> dict:
             {"label": labels[i], "content": contents[cid]}
             for i, cid in enumerate(assignment.shown_order)
         ],
-        "scale": [p.as_dict() for p in task.project.scale()],
-        "allow_both_bad": task.project.allow_both_bad,
-        "guidelines_version": task.project.guidelines_version,
+        "interface": task.interface,
+        "scale": [p.as_dict() for p in project.scale()],
+        "allow_both_bad": project.allow_both_bad,
+        "rating_rubric": project.rating_rubric,
+        "rating_aspects": project.rating_aspects,
+        "guidelines_version": project.guidelines_version,
         "expires_at": assignment.expires_at,
     }
 
 
-def judgments_for_export(project: Project) -> QuerySet[PairwiseJudgment]:
+def judgments_for_export(project: Project) -> QuerySet[Judgment]:
     return (
-        PairwiseJudgment.objects.filter(task__project=project)
+        Judgment.objects.filter(task__project=project, kind="pairwise")
         .select_related("task__prompt", "chosen", "rejected")
         .order_by("id")
     )
@@ -70,7 +75,7 @@ def judgments_for_export(project: Project) -> QuerySet[PairwiseJudgment]:
 
 def quality_records(project: Project) -> list[PairJudgment]:
     """Judgments as plain records in canonical orientation (lower completion id first)."""
-    judgments = PairwiseJudgment.objects.filter(task__project=project).order_by("id")
+    judgments = Judgment.objects.filter(task__project=project).order_by("id")
     rows = list(
         judgments.values(
             "task_id",

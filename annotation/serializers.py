@@ -1,7 +1,7 @@
 from rest_framework import serializers
 
-from .models import Project, Role
-from .services import FLAGS
+from .answers import FLAGS, LABELS
+from .models import Interface, Project, Role
 
 
 class LoginSerializer(serializers.Serializer):
@@ -43,14 +43,22 @@ class AssignmentSerializer(serializers.Serializer):
     project = ProjectBriefSerializer()
     prompt = PromptMessageSerializer(many=True)
     candidates = CandidateSerializer(many=True)
+    interface = serializers.ChoiceField(choices=Interface.choices)
     scale = ScalePointSerializer(many=True)
     allow_both_bad = serializers.BooleanField()
+    rating_rubric = serializers.DictField(child=serializers.CharField())
+    rating_aspects = serializers.ListField(child=serializers.CharField())
     guidelines_version = serializers.IntegerField()
     expires_at = serializers.DateTimeField()
 
 
 class NextAssignmentSerializer(serializers.Serializer):
     assignment = AssignmentSerializer(allow_null=True)
+
+
+class RewriteSerializer(serializers.Serializer):
+    label = serializers.ChoiceField(choices=list(LABELS))
+    content = serializers.CharField(max_length=100_000, trim_whitespace=False)
 
 
 class JudgmentCreateSerializer(serializers.Serializer):
@@ -61,6 +69,25 @@ class JudgmentCreateSerializer(serializers.Serializer):
         help_text="A value of the assignment's scale (its `scale[].value`); null if both_bad.",
     )
     both_bad = serializers.BooleanField(required=False, default=False)
+    ranking = serializers.ListField(
+        child=serializers.ChoiceField(choices=list(LABELS)),
+        max_length=len(LABELS),
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Ranking tasks: candidate labels, best first.",
+    )
+    ratings = serializers.DictField(
+        child=serializers.DictField(child=serializers.IntegerField()),
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text='Rating tasks: {"A": {"overall": 1-5, "<aspect>": 1-5}, ...}.',
+    )
+    thumbs = serializers.ChoiceField(
+        choices=["up", "down"], required=False, allow_null=True, default=None
+    )
+    rewrite = RewriteSerializer(required=False, allow_null=True, default=None)
     flags = serializers.ListField(
         child=serializers.ChoiceField(choices=FLAGS), max_length=len(FLAGS), default=list
     )
@@ -75,6 +102,7 @@ class JudgmentCreateSerializer(serializers.Serializer):
 
 class JudgmentSerializer(serializers.Serializer):
     id = serializers.IntegerField()
+    kind = serializers.CharField()
     choice = serializers.IntegerField(allow_null=True)
     both_bad = serializers.BooleanField()
     created_at = serializers.DateTimeField()
@@ -97,6 +125,22 @@ class ProjectSummarySerializer(serializers.Serializer):
 
 class ProjectSettingsSerializer(serializers.ModelSerializer):
     custom_scale = serializers.JSONField(required=False)
+    rating_rubric = serializers.DictField(
+        child=serializers.CharField(max_length=500), required=False
+    )
+    rating_aspects = serializers.ListField(
+        child=serializers.SlugField(max_length=40), max_length=10, required=False
+    )
+
+    def validate_rating_rubric(self, value: dict) -> dict:
+        if set(value) != {"1", "2", "3", "4", "5"}:
+            raise serializers.ValidationError("give the wording of each point, keys '1' to '5'")
+        return value
+
+    def validate_rating_aspects(self, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value) or "overall" in value:
+            raise serializers.ValidationError("aspects must be unique and not 'overall'")
+        return value
 
     class Meta:
         model = Project
@@ -112,6 +156,8 @@ class ProjectSettingsSerializer(serializers.ModelSerializer):
             "max_pending",
             "lease_seconds",
             "gold_rate",
+            "rating_rubric",
+            "rating_aspects",
             "created_at",
         ]
         read_only_fields = ["slug", "guidelines_version", "created_at"]

@@ -10,12 +10,14 @@ from django.utils import timezone
 from models_serving.client import Candidate
 
 from . import selectors
-from .likert import Preference, preference_from_choice, scale_points
+from .answers import FLAGS, Answer, InvalidInput, Rules, judgment_fields
+from .likert import scale_points
 from .models import (
     Assignment,
     Completion,
     GuidelinesVersion,
-    PairwiseJudgment,
+    Interface,
+    Judgment,
     Project,
     Prompt,
     Task,
@@ -23,15 +25,7 @@ from .models import (
 )
 from .prompt_import import LineError, parse_prompt_file
 
-FLAGS = ("unsafe", "nonsense", "off_topic", "private_info", "other")
-
-
-class InvalidInput(ValueError):
-    """Input the serializer could not check alone (it depends on the project); names a field."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
+__all__ = ["FLAGS", "InvalidInput"]  # re-exported for views and serializers
 
 
 class JudgmentConflict(Exception):
@@ -113,27 +107,21 @@ def _assignment_create(
 
 @dataclass(frozen=True)
 class SubmitResult:
-    judgment: PairwiseJudgment
+    judgment: Judgment
     created: bool
 
 
 def judgment_submit(
-    *,
-    assignment: Assignment,
-    choice: int | None,
-    idempotency_key: str,
-    time_spent_ms: int = 0,
-    comment: str = "",
-    both_bad: bool = False,
-    flags: list[str] | None = None,
+    *, assignment: Assignment, idempotency_key: str, **answer_fields
 ) -> SubmitResult:
     """Store the annotator's verdict once; a repeat with the same key returns the first one.
 
+    ``answer_fields`` are those of ``answers.Answer`` (choice, ranking, ratings, thumbs, …).
     A submit after the lease expired is refused (409) even if nobody else took the task
     yet: the slot may already be promised to another annotator.
     """
-    project = assignment.task.project
-    _check_answer(project, choice, both_bad)
+    answer = Answer(**answer_fields)
+    fields = judgment_fields(answer, assignment.shown_order, _rules(assignment.task))
     existing = _judgment_by_key(assignment.annotator_id, idempotency_key)
     if existing is not None:
         return _repeat_or_conflict(existing, assignment)
@@ -149,11 +137,10 @@ def judgment_submit(
             if existing is not None:
                 return _repeat_or_conflict(existing, locked)
             if locked.status == Assignment.Status.SUBMITTED:
-                raise JudgmentConflict("this pair has already been judged")
+                raise JudgmentConflict("this task has already been judged")
             if locked.is_expired():
-                raise JudgmentConflict("the time reserved for this pair ran out; load the next one")
-            answer = _Answer(choice, both_bad, sorted(set(flags or [])), comment, time_spent_ms)
-            judgment = _judgment_create(locked, answer, idempotency_key)
+                raise JudgmentConflict("the time reserved for this task ran out; load the next one")
+            judgment = _judgment_create(locked, fields, idempotency_key)
             locked.status = Assignment.Status.SUBMITTED
             locked.save(update_fields=["status"])
             if locked.task.kind == Task.Kind.LIVE_TURN:
@@ -169,60 +156,37 @@ def judgment_submit(
         return _repeat_or_conflict(existing, assignment)
 
 
-def _judgment_by_key(annotator_id: int, key: str) -> PairwiseJudgment | None:
-    return PairwiseJudgment.objects.filter(annotator_id=annotator_id, idempotency_key=key).first()
+def _rules(task: Task) -> Rules:
+    project = task.project
+    return Rules(
+        interface=task.interface,
+        scale=project.scale(),
+        allow_both_bad=project.allow_both_bad,
+        aspects=list(project.rating_aspects),
+    )
 
 
-def _repeat_or_conflict(existing: PairwiseJudgment, assignment: Assignment) -> SubmitResult:
+def _judgment_by_key(annotator_id: int, key: str) -> Judgment | None:
+    return Judgment.objects.filter(annotator_id=annotator_id, idempotency_key=key).first()
+
+
+def _repeat_or_conflict(existing: Judgment, assignment: Assignment) -> SubmitResult:
     if existing.assignment_id != assignment.pk:
         raise JudgmentConflict("idempotency_key was already used for another assignment")
     return SubmitResult(judgment=existing, created=False)
 
 
-@dataclass(frozen=True)
-class _Answer:
-    choice: int | None
-    both_bad: bool
-    flags: list[str]
-    comment: str
-    time_spent_ms: int
-
-
-def _check_answer(project: Project, choice: int | None, both_bad: bool) -> None:
-    if both_bad:
-        if not project.allow_both_bad:
-            raise InvalidInput("both_bad", "this project does not offer 'both bad'")
-        if choice is not None:
-            raise InvalidInput("choice", "leave choice empty when both responses are bad")
-        return
-    values = [p.value for p in project.scale()]
-    if choice not in values:
-        raise InvalidInput("choice", f"choice must be one of {values}")
-
-
-def _judgment_create(assignment: Assignment, answer: _Answer, key: str) -> PairwiseJudgment:
+def _judgment_create(assignment: Assignment, fields: dict, key: str) -> Judgment:
     project = assignment.task.project
-    if answer.both_bad:
-        preference = Preference(chosen_id=None, rejected_id=None, strength=0)
-    else:
-        assert answer.choice is not None
-        preference = preference_from_choice(answer.choice, assignment.shown_order, project.scale())
-    return PairwiseJudgment.objects.create(
+    return Judgment.objects.create(
         assignment=assignment,
         task_id=assignment.task_id,
         annotator_id=assignment.annotator_id,
-        choice=answer.choice,
         scale_kind=project.scale_kind,
-        both_bad=answer.both_bad,
-        flags=answer.flags,
         shown_order=assignment.shown_order,
-        chosen_id=preference.chosen_id,
-        rejected_id=preference.rejected_id,
-        strength=preference.strength,
-        comment=answer.comment,
-        time_spent_ms=answer.time_spent_ms,
         guidelines_version=project.guidelines_version,
         idempotency_key=key,
+        **fields,
     )
 
 
@@ -259,6 +223,8 @@ PROJECT_SETTINGS = (
     "max_pending",
     "lease_seconds",
     "gold_rate",
+    "rating_rubric",
+    "rating_aspects",
 )
 
 
@@ -346,6 +312,33 @@ def completion_store(*, prompt: Prompt, candidate_index: int, candidate: Candida
     return completion
 
 
+_CANDIDATES_PER_INTERFACE = {
+    Interface.PAIRWISE: (2, 2),
+    Interface.RANKING: (2, 8),
+    Interface.RATING: (1, 8),
+    Interface.THUMBS: (1, 1),
+}
+
+
+def task_create(
+    *, prompt: Prompt, completions: list[Completion], interface: str = Interface.PAIRWISE
+) -> Task:
+    low, high = _CANDIDATES_PER_INTERFACE[Interface(interface)]
+    if not low <= len(completions) <= high:
+        raise InvalidInput("completions", f"a {interface} task takes {low} to {high} candidates")
+    with transaction.atomic():
+        task = Task.objects.create(
+            project=prompt.project,
+            prompt=prompt,
+            interface=interface,
+            overlap=prompt.project.overlap,
+        )
+        TaskCandidate.objects.bulk_create(
+            TaskCandidate(task=task, completion=c, position=i) for i, c in enumerate(completions)
+        )
+    return task
+
+
 def task_create_pair(*, prompt: Prompt) -> Task | None:
     """One pairwise task over the prompt's first two candidates, created once."""
     existing = Task.objects.filter(prompt=prompt).first()
@@ -354,11 +347,4 @@ def task_create_pair(*, prompt: Prompt) -> Task | None:
     completions = list(prompt.completions.order_by("candidate_index")[:2])
     if len(completions) < 2:
         return None
-    with transaction.atomic():
-        task = Task.objects.create(
-            project=prompt.project, prompt=prompt, overlap=prompt.project.overlap
-        )
-        TaskCandidate.objects.bulk_create(
-            TaskCandidate(task=task, completion=c, position=i) for i, c in enumerate(completions)
-        )
-    return task
+    return task_create(prompt=prompt, completions=completions)

@@ -18,8 +18,8 @@ from . import services
 from .models import (
     Assignment,
     Conversation,
+    Judgment,
     Message,
-    PairwiseJudgment,
     Project,
     Prompt,
     Task,
@@ -120,7 +120,7 @@ def turn_attach_candidates(
     return task
 
 
-def session_continue_from(judgment: PairwiseJudgment) -> None:
+def session_continue_from(judgment: Judgment) -> None:
     """After a live turn is judged, the chosen reply joins the conversation.
 
     A tie or "both bad" continues from the reply shown first, so the session can go on;

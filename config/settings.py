@@ -137,6 +137,7 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {
         "RoleEnum": "annotation.models.Role.choices",
+        "CandidateLabelEnum": "annotation.answers.LABEL_CHOICES",
         "MessageRoleEnum": [("system", "system"), ("user", "user"), ("assistant", "assistant")],
     },
 }

@@ -68,3 +68,15 @@ def member(project: Project, role: Role = Role.ANNOTATOR, username: str | None =
     user = UserFactory(username=username) if username else UserFactory()
     MembershipFactory(project=project, user=user, role=role)
     return user
+
+
+def multi_task(project: Project, interface: str, texts: list[str], *, overlap: int = 1) -> Task:
+    """A task of any interface over len(texts) candidates."""
+    prompt = PromptFactory(project=project)
+    completions = [
+        CompletionFactory(prompt=prompt, candidate_index=i, content=t) for i, t in enumerate(texts)
+    ]
+    task = Task.objects.create(project=project, prompt=prompt, overlap=overlap, interface=interface)
+    for i, c in enumerate(completions):
+        TaskCandidate.objects.create(task=task, completion=c, position=i)
+    return task

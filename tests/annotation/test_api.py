@@ -5,7 +5,7 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from annotation.models import Assignment, PairwiseJudgment
+from annotation.models import Assignment, Judgment
 from factories import ProjectFactory, member, pair_task
 
 pytestmark = pytest.mark.django_db
@@ -50,8 +50,8 @@ def test_submit_then_double_submit_stores_one_judgment(project):
     second = client.post(f"/api/v1/assignments/{assignment_id}/judgment/", body, format="json")
     assert (first.status_code, second.status_code) == (201, 200)
     assert first.json()["id"] == second.json()["id"]
-    assert PairwiseJudgment.objects.count() == 1
-    judgment = PairwiseJudgment.objects.get()
+    assert Judgment.objects.count() == 1
+    judgment = Judgment.objects.get()
     assert judgment.time_spent_ms == 1234 and judgment.guidelines_version == 1
 
 
@@ -108,7 +108,7 @@ def test_someone_elses_assignment_looks_missing(project):
         format="json",
     )
     assert response.status_code == 404
-    assert not PairwiseJudgment.objects.exists()
+    assert not Judgment.objects.exists()
 
 
 def test_expired_assignment_is_a_409(project):

@@ -3,7 +3,7 @@
 import pytest
 from rest_framework.test import APIClient
 
-from annotation.models import PairwiseJudgment, Role
+from annotation.models import Judgment, Role
 from factories import ProjectFactory, member, pair_task
 
 pytestmark = pytest.mark.django_db
@@ -24,7 +24,7 @@ def test_nul_byte_in_comment_is_refused(annotator_client):
     body = {"choice": 1, "idempotency_key": "nul-key-01", "comment": "fine\x00evil"}
     response = client.post(url, body, format="json")
     assert response.status_code == 400 and "comment" in response.json()["errors"]
-    assert not PairwiseJudgment.objects.exists()
+    assert not Judgment.objects.exists()
 
 
 def test_oversize_body_is_a_400_in_json(annotator_client, settings):

@@ -7,7 +7,7 @@ import pytest
 from django.db import connection
 
 from annotation import services
-from annotation.models import PairwiseJudgment
+from annotation.models import Judgment
 from factories import ProjectFactory, member, pair_task
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -41,7 +41,7 @@ def test_concurrent_claims_never_exceed_overlap_nor_repeat_an_annotator():
         t.join(timeout=120)
 
     assert not errors, errors
-    per_task = Counter(PairwiseJudgment.objects.values_list("task_id", flat=True))
+    per_task = Counter(Judgment.objects.values_list("task_id", flat=True))
     assert per_task == {t.pk: 3 for t in tasks}  # exactly k each: none lost, none beyond k
-    pairs = Counter(PairwiseJudgment.objects.values_list("task_id", "annotator_id"))
+    pairs = Counter(Judgment.objects.values_list("task_id", "annotator_id"))
     assert max(pairs.values()) == 1

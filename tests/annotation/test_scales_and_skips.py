@@ -3,7 +3,7 @@ from rest_framework.test import APIClient
 
 from annotation import services
 from annotation.likert import EIGHT_POINT, parse_custom_scale, preference_from_choice
-from annotation.models import Assignment, GuidelinesVersion, PairwiseJudgment, Role, Task
+from annotation.models import Assignment, GuidelinesVersion, Judgment, Role, Task
 from factories import ProjectFactory, member, pair_task
 
 pytestmark = pytest.mark.django_db
@@ -69,7 +69,7 @@ def test_project_on_eight_point_scale_refuses_five_point_tie_value():
     assert bad.status_code == 400 and "choice" in bad.json()["errors"]
     good = client.post(url, {"choice": 8, "idempotency_key": "eight-key-1"}, format="json")
     assert good.status_code == 201
-    judgment = PairwiseJudgment.objects.get()
+    judgment = Judgment.objects.get()
     assert (judgment.strength, judgment.scale_kind) == (4, "eight_point")
 
 
@@ -82,7 +82,7 @@ def test_both_bad_is_stored_without_a_preference_and_can_be_turned_off():
     url = f"/api/v1/assignments/{first['id']}/judgment/"
     body = {"both_bad": True, "idempotency_key": "both-bad-1", "flags": ["nonsense"]}
     assert client.post(url, body, format="json").status_code == 201
-    judgment = PairwiseJudgment.objects.get()
+    judgment = Judgment.objects.get()
     assert judgment.both_bad and judgment.chosen_id is None and judgment.flags == ["nonsense"]
 
     project.allow_both_bad = False
@@ -121,7 +121,7 @@ def test_submit_and_next_is_one_round_trip_and_idempotent():
     repeat = client.post(url, body, format="json")
     assert repeat.status_code == 200
     assert repeat.json()["next"]["id"] == following["id"]  # resumes, does not claim another
-    assert PairwiseJudgment.objects.count() == 1
+    assert Judgment.objects.count() == 1
     assert Assignment.objects.filter(status="pending").count() == 1
 
 

@@ -7,7 +7,7 @@ import shutil
 import pytest
 from django.core.management import call_command
 
-from annotation.models import PairwiseJudgment
+from annotation.models import Judgment
 from factories import ProjectFactory, member, pair_task
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -40,10 +40,10 @@ def browser_page():
 
 def _wait_for_judgments(page, count: int) -> None:
     for _ in range(100):
-        if PairwiseJudgment.objects.count() >= count:
+        if Judgment.objects.count() >= count:
             return
         page.wait_for_timeout(100)
-    raise AssertionError(f"expected {count} judgments, have {PairwiseJudgment.objects.count()}")
+    raise AssertionError(f"expected {count} judgments, have {Judgment.objects.count()}")
 
 
 def test_annotator_judges_three_pairs_with_keyboard_then_export_loads(

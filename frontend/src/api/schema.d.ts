@@ -362,8 +362,13 @@ export interface components {
             project: components["schemas"]["ProjectBrief"];
             prompt: components["schemas"]["PromptMessage"][];
             candidates: components["schemas"]["Candidate"][];
+            interface: components["schemas"]["InterfaceEnum"];
             scale: components["schemas"]["ScalePoint"][];
             allow_both_bad: boolean;
+            rating_rubric: {
+                [key: string]: string;
+            };
+            rating_aspects: string[];
             guidelines_version: number;
             /** Format: date-time */
             expires_at: string;
@@ -386,6 +391,18 @@ export interface components {
             /** @default 0 */
             latency_ms?: number;
         };
+        /**
+         * @description * `A` - A
+         *     * `B` - B
+         *     * `C` - C
+         *     * `D` - D
+         *     * `E` - E
+         *     * `F` - F
+         *     * `G` - G
+         *     * `H` - H
+         * @enum {string}
+         */
+        CandidateLabelEnum: "A" | "B" | "C" | "D" | "E" | "F" | "G" | "H";
         CandidatesAttachRequest: {
             candidates: components["schemas"]["CandidateInRequest"][];
         };
@@ -398,8 +415,17 @@ export interface components {
          * @enum {string}
          */
         FlagsEnum: "unsafe" | "nonsense" | "off_topic" | "private_info" | "other";
+        /**
+         * @description * `pairwise` - Compare two on a Likert scale
+         *     * `ranking` - Rank K candidates
+         *     * `rating` - Rate each candidate 1-5
+         *     * `thumbs` - Thumbs up or down on one candidate
+         * @enum {string}
+         */
+        InterfaceEnum: "pairwise" | "ranking" | "rating" | "thumbs";
         Judgment: {
             id: number;
+            kind: string;
             choice: number | null;
             both_bad: boolean;
             /** Format: date-time */
@@ -410,6 +436,16 @@ export interface components {
             choice?: number | null;
             /** @default false */
             both_bad?: boolean;
+            /** @description Ranking tasks: candidate labels, best first. */
+            ranking?: components["schemas"]["CandidateLabelEnum"][] | null;
+            /** @description Rating tasks: {"A": {"overall": 1-5, "<aspect>": 1-5}, ...}. */
+            ratings?: {
+                [key: string]: {
+                    [key: string]: number;
+                };
+            } | null;
+            thumbs?: (components["schemas"]["ThumbsEnum"] | components["schemas"]["NullEnum"]) | null;
+            rewrite?: components["schemas"]["RewriteRequest"] | null;
             flags?: components["schemas"]["FlagsEnum"][];
             /** @description Client-generated key (e.g. a UUID); a repeat returns the first judgment. */
             idempotency_key: string;
@@ -474,6 +510,10 @@ export interface components {
              * @description Share of gold items interleaved.
              */
             gold_rate?: number;
+            rating_rubric?: {
+                [key: string]: string;
+            };
+            rating_aspects?: string[];
         };
         ProjectBrief: {
             slug: string;
@@ -525,6 +565,10 @@ export interface components {
              * @description Share of gold items interleaved.
              */
             gold_rate?: number;
+            rating_rubric?: {
+                [key: string]: string;
+            };
+            rating_aspects?: string[];
             /** Format: date-time */
             readonly created_at: string;
         };
@@ -552,6 +596,10 @@ export interface components {
         QualityReport: {
             project: components["schemas"]["ProjectQuality"];
             annotators: components["schemas"]["AnnotatorQuality"][];
+        };
+        RewriteRequest: {
+            label: components["schemas"]["CandidateLabelEnum"];
+            content: string;
         };
         /**
          * @description * `annotator` - Annotator
@@ -615,6 +663,12 @@ export interface components {
             judgment: components["schemas"]["Judgment"];
             next: components["schemas"]["Assignment"] | null;
         };
+        /**
+         * @description * `up` - up
+         *     * `down` - down
+         * @enum {string}
+         */
+        ThumbsEnum: "up" | "down";
         TrainingConfigRequest: {
             /** Format: double */
             beta?: number;
