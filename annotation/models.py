@@ -52,6 +52,9 @@ class Project(models.Model):
         default=30 * 60, help_text="How long a claimed task stays reserved for its annotator."
     )
     gold_rate = models.FloatField(default=0.0, help_text="Share of gold items interleaved.")
+    reask_rate = models.FloatField(
+        default=0.0, help_text="Share of swapped-order re-asks of an annotator's own pairs."
+    )
     rating_rubric = models.JSONField(
         default=default_rating_rubric, blank=True, help_text="Wording of each 1-5 rating point."
     )
@@ -242,6 +245,21 @@ class Task(models.Model):
     prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="tasks")
     completions = models.ManyToManyField(Completion, through="TaskCandidate", related_name="tasks")
     overlap = models.PositiveSmallIntegerField(default=1)
+    is_gold = models.BooleanField(default=False)
+    gold_answer = models.JSONField(
+        null=True, blank=True, help_text='{"chosen": <completion id>} or {"tie": true}.'
+    )
+    reask_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="reasks"
+    )
+    reserved_for = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        help_text="A re-ask is only for the annotator who judged the original.",
+    )
     # Denormalised count of live (pending or submitted) assignments, so a claim is one
     # conditional UPDATE instead of a locked COUNT.
     slots_taken = models.PositiveSmallIntegerField(default=0)

@@ -11,6 +11,8 @@ from .api_errors import invalid, not_found
 from .models import ROLE_RANK, Membership, Role
 from .quality import annotator_reports, project_report
 from .serializers import (
+    GoldMarkSerializer,
+    GoldTaskSerializer,
     ProjectSettingsSerializer,
     ProjectSummarySerializer,
     PromptImportReportSerializer,
@@ -110,3 +112,28 @@ class ProjectQualityView(APIView):
         ]
         body = {"project": project_report(records), "annotators": rows}
         return Response(QualityReportSerializer(body).data)
+
+
+class GoldTaskView(APIView):
+    @extend_schema(
+        request=GoldMarkSerializer,
+        responses={200: GoldTaskSerializer, 404: OpenApiResponse(description="No access")},
+        summary="Make a pairwise task a gold item with a known answer (researchers)",
+    )
+    def post(self, request: Request, slug: str, task_id: int) -> Response:
+        try:
+            project = access_project_by_slug(request.user, slug, min_role=Role.RESEARCHER)
+        except AccessDenied as exc:
+            return not_found(str(exc))
+        data = GoldMarkSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        task = project.tasks.filter(pk=task_id).first()
+        if task is None:
+            return not_found(f"no task {task_id} in this project")
+        try:
+            task = services.task_mark_gold(
+                task=task, chosen_completion_id=data.validated_data["chosen"]
+            )
+        except services.InvalidInput as exc:
+            return invalid(exc.field, str(exc))
+        return Response(GoldTaskSerializer(task).data)

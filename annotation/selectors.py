@@ -33,12 +33,43 @@ def task_claimable_ids(
         projects = projects.filter(pk=project.pk)
     tasks: QuerySet[Task] = (
         Task.objects.filter(
-            project__in=projects, kind=Task.Kind.PAIRWISE, slots_taken__lt=F("overlap")
+            project__in=projects,
+            kind=Task.Kind.PAIRWISE,
+            slots_taken__lt=F("overlap"),
+            is_gold=False,
+            reserved_for__isnull=True,
         )
         .exclude(assignments__annotator=annotator)
         .order_by("id")
     )
     return list(tasks.values_list("id", flat=True)[:limit])
+
+
+def gold_task_ids_for(annotator: AbstractBaseUser, project: Project, limit: int = 20) -> list[int]:
+    """Gold items this annotator has not seen; they are shared, so they hold no slots."""
+    gold = Task.objects.filter(project=project, is_gold=True).exclude(
+        assignments__annotator=annotator
+    )
+    return list(gold.order_by("id").values_list("id", flat=True)[:limit])
+
+
+def judgment_to_reask(annotator: AbstractBaseUser, project: Project) -> Judgment | None:
+    """One of the annotator's own judged pairs that was never re-asked to them."""
+    return (
+        Judgment.objects.filter(
+            annotator=annotator,
+            task__project=project,
+            kind="pairwise",
+            both_bad=False,
+            task__is_gold=False,
+            task__reask_of__isnull=True,
+            task__kind=Task.Kind.PAIRWISE,
+        )
+        .exclude(task__reasks__reserved_for=annotator)
+        .select_related("task")
+        .order_by("id")
+        .first()
+    )
 
 
 def assignment_display(assignment: Assignment) -> dict:
@@ -67,7 +98,10 @@ def assignment_display(assignment: Assignment) -> dict:
 
 def judgments_for_export(project: Project) -> QuerySet[Judgment]:
     return (
-        Judgment.objects.filter(task__project=project, kind="pairwise")
+        # Gold items and re-asks measure annotators; they are not training data.
+        Judgment.objects.filter(
+            task__project=project, kind="pairwise", task__is_gold=False, task__reask_of__isnull=True
+        )
         .select_related("task__prompt", "chosen", "rejected")
         .order_by("id")
     )
@@ -78,6 +112,9 @@ def quality_records(project: Project) -> list[PairJudgment]:
     judgments = Judgment.objects.filter(task__project=project).order_by("id")
     rows = list(
         judgments.values(
+            "task__is_gold",
+            "task__gold_answer",
+            "task__reask_of_id",
             "task_id",
             "annotator_id",
             "shown_order",
@@ -109,4 +146,13 @@ def _record(row: dict, lengths: dict[int, int]) -> PairJudgment:
         second_len=lengths.get(second, 0),
         created_at=row["created_at"],
         time_spent_ms=row["time_spent_ms"],
+        gold_preference=_gold_sign(row, first) if row["task__is_gold"] else None,
+        reask_of_task_id=row["task__reask_of_id"],
     )
+
+
+def _gold_sign(row: dict, first: int) -> int:
+    answer = row["task__gold_answer"] or {}
+    if answer.get("tie"):
+        return 0
+    return 1 if answer.get("chosen") == first else -1

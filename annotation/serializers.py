@@ -156,6 +156,7 @@ class ProjectSettingsSerializer(serializers.ModelSerializer):
             "max_pending",
             "lease_seconds",
             "gold_rate",
+            "reask_rate",
             "rating_rubric",
             "rating_aspects",
             "created_at",
@@ -166,6 +167,7 @@ class ProjectSettingsSerializer(serializers.ModelSerializer):
             "max_pending": {"min_value": 1, "max_value": 50},
             "lease_seconds": {"min_value": 30, "max_value": 7 * 24 * 3600},
             "gold_rate": {"min_value": 0.0, "max_value": 0.5},
+            "reask_rate": {"min_value": 0.0, "max_value": 0.5},
             "guidelines": {"max_length": 100_000},
         }
 
@@ -272,3 +274,15 @@ class CandidateInSerializer(serializers.Serializer):
 
 class CandidatesAttachSerializer(serializers.Serializer):
     candidates = CandidateInSerializer(many=True)
+
+
+class GoldMarkSerializer(serializers.Serializer):
+    chosen = serializers.IntegerField(
+        allow_null=True, help_text="The completion id that should win; null if a tie is right."
+    )
+
+
+class GoldTaskSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    is_gold = serializers.BooleanField()
+    gold_answer = serializers.JSONField()

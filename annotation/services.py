@@ -11,6 +11,7 @@ from models_serving.client import Candidate
 
 from . import selectors
 from .answers import FLAGS, Answer, InvalidInput, Rules, judgment_fields
+from .assignment_policy import draw_source, swapped
 from .likert import scale_points
 from .models import (
     Assignment,
@@ -63,8 +64,82 @@ def assignment_claim_next(
     if leases and len(leases) >= min(a.task.project.max_pending for a in leases):
         return leases[0]
     assignments_expire_stale()
-    claimed = _claim_free_slot(annotator, project, rng or random.Random())
+    rng = rng or random.Random()
+    special = _claim_gold_or_reask(annotator, project, rng)
+    claimed = special or _claim_free_slot(annotator, project, rng)
     return claimed or (leases[0] if leases else None)
+
+
+def _claim_gold_or_reask(
+    annotator: AbstractBaseUser, project: Project | None, rng: random.Random
+) -> Assignment | None:
+    """Interleave gold items and swapped re-asks at the project's rates."""
+    if project is None:
+        first = selectors.task_claimable_ids(annotator, limit=1)
+        if not first:
+            return None
+        project = Task.objects.select_related("project").get(pk=first[0]).project
+    if project.gold_rate <= 0 and project.reask_rate <= 0:
+        return None
+    gold_ids = selectors.gold_task_ids_for(annotator, project) if project.gold_rate > 0 else []
+    original = selectors.judgment_to_reask(annotator, project) if project.reask_rate > 0 else None
+    source = draw_source(
+        rng,
+        gold_rate=project.gold_rate,
+        reask_rate=project.reask_rate,
+        gold_available=bool(gold_ids),
+        reask_available=original is not None,
+    )
+    try:
+        if source == "gold":
+            return _assignment_create(task_id=rng.choice(gold_ids), annotator=annotator, rng=rng)
+        if source == "reask":
+            assert original is not None
+            return _reask_create(original, annotator)
+    except IntegrityError:
+        return None  # a concurrent request of the same annotator got it first
+    return None
+
+
+@transaction.atomic
+def _reask_create(original: Judgment, annotator: AbstractBaseUser) -> Assignment:
+    source = original.task
+    task = Task.objects.create(
+        project_id=source.project_id,
+        prompt_id=source.prompt_id,
+        interface=source.interface,
+        overlap=1,
+        slots_taken=1,
+        reask_of=source,
+        reserved_for=annotator,
+    )
+    TaskCandidate.objects.bulk_create(
+        TaskCandidate(task=task, completion_id=c.completion_id, position=c.position)
+        for c in source.candidates.all()
+    )
+    now = timezone.now()
+    return Assignment.objects.create(
+        task=task,
+        annotator=annotator,
+        shown_order=swapped(original.shown_order),
+        claimed_at=now,
+        expires_at=now + timedelta(seconds=source.project.lease_seconds),
+    )
+
+
+def task_mark_gold(*, task: Task, chosen_completion_id: int | None) -> Task:
+    """Make a pairwise task a gold item with a known answer (None = a tie is right)."""
+    if task.interface != Interface.PAIRWISE or task.kind != Task.Kind.PAIRWISE:
+        raise InvalidInput("task", "only queue pairwise tasks can be gold items")
+    candidate_ids = set(task.candidates.values_list("completion_id", flat=True))
+    if chosen_completion_id is not None and chosen_completion_id not in candidate_ids:
+        raise InvalidInput("chosen", f"chosen must be one of {sorted(candidate_ids)} or null")
+    task.is_gold = True
+    task.gold_answer = (
+        {"tie": True} if chosen_completion_id is None else {"chosen": chosen_completion_id}
+    )
+    task.save(update_fields=["is_gold", "gold_answer"])
+    return task
 
 
 def _claim_free_slot(
@@ -223,6 +298,7 @@ PROJECT_SETTINGS = (
     "max_pending",
     "lease_seconds",
     "gold_rate",
+    "reask_rate",
     "rating_rubric",
     "rating_aspects",
 )

@@ -46,6 +46,11 @@ urlpatterns = [
         "sessions/<int:session_id>/end/", session_views.SessionEndView.as_view(), name="session-end"
     ),
     path(
+        "projects/<slug:slug>/tasks/<int:task_id>/gold/",
+        project_views.GoldTaskView.as_view(),
+        name="task-gold",
+    ),
+    path(
         "projects/<slug:slug>/quality/",
         project_views.ProjectQualityView.as_view(),
         name="project-quality",

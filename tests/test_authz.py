@@ -17,7 +17,7 @@ ROLES = ["anonymous", "annotator", "researcher", "admin", "outsider"]
 @pytest.fixture
 def world(django_capture_on_commit_callbacks):
     project = ProjectFactory(slug="authz")
-    pair_task(project)
+    task = pair_task(project)
     users = {
         "annotator": member(project, Role.ANNOTATOR),
         "researcher": member(project, Role.RESEARCHER),
@@ -32,7 +32,13 @@ def world(django_capture_on_commit_callbacks):
         "project": project,
         "users": users,
         "job": job,
-        "ids": {"job": job.pk, "session": fresh.pk, "waiting": waiting.pk, "turn": turn.pk},
+        "ids": {
+            "job": job.pk,
+            "session": fresh.pk,
+            "waiting": waiting.pk,
+            "turn": turn.pk,
+            "task": task.pk,
+        },
     }
 
 
@@ -93,6 +99,12 @@ MATRIX = [
         "post",
         "/api/v1/projects/authz/prompts/import/",
         "UPLOAD",
+        {"anonymous": 403, "annotator": 404, "researcher": 200, "admin": 200, "outsider": 404},
+    ),
+    (
+        "post",
+        "/api/v1/projects/authz/tasks/{task}/gold/",
+        {"chosen": None},
         {"anonymous": 403, "annotator": 404, "researcher": 200, "admin": 200, "outsider": 404},
     ),
     (
@@ -207,7 +219,10 @@ def test_matrix_covers_every_api_route():
     from django.urls import resolve
 
     covered = {
-        (resolve(path.format(assignment=1, job=1, session=1, waiting=1, turn=1)).route, method)
+        (
+            resolve(path.format(assignment=1, job=1, session=1, waiting=1, turn=1, task=1)).route,
+            method,
+        )
         for method, path, _, _ in MATRIX
     }
     routes = _api_routes()

@@ -226,6 +226,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/projects/{slug}/tasks/{task_id}/gold/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Make a pairwise task a gold item with a known answer (researchers) */
+        post: operations["v1_projects_tasks_gold_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/sessions/{session_id}/": {
         parameters: {
             query?: never;
@@ -415,6 +432,15 @@ export interface components {
          * @enum {string}
          */
         FlagsEnum: "unsafe" | "nonsense" | "off_topic" | "private_info" | "other";
+        GoldMarkRequest: {
+            /** @description The completion id that should win; null if a tie is right. */
+            chosen: number | null;
+        };
+        GoldTask: {
+            id: number;
+            is_gold: boolean;
+            gold_answer: unknown;
+        };
         /**
          * @description * `pairwise` - Compare two on a Likert scale
          *     * `ranking` - Rank K candidates
@@ -510,6 +536,11 @@ export interface components {
              * @description Share of gold items interleaved.
              */
             gold_rate?: number;
+            /**
+             * Format: double
+             * @description Share of swapped-order re-asks of an annotator's own pairs.
+             */
+            reask_rate?: number;
             rating_rubric?: {
                 [key: string]: string;
             };
@@ -565,6 +596,11 @@ export interface components {
              * @description Share of gold items interleaved.
              */
             gold_rate?: number;
+            /**
+             * Format: double
+             * @description Share of swapped-order re-asks of an annotator's own pairs.
+             */
+            reask_rate?: number;
             rating_rubric?: {
                 [key: string]: string;
             };
@@ -1134,6 +1170,41 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Session"];
+                };
+            };
+            /** @description No access */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    v1_projects_tasks_gold_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                slug: string;
+                task_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GoldMarkRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["GoldMarkRequest"];
+                "multipart/form-data": components["schemas"]["GoldMarkRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GoldTask"];
                 };
             };
             /** @description No access */
