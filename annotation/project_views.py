@@ -1,11 +1,12 @@
 from django.contrib.auth import get_user_model
 from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from . import selectors, services
+from . import members, selectors, services
 from .access import AccessDenied, access_project_by_slug, projects_for
 from .api_errors import invalid, not_found
 from .models import ROLE_RANK, Membership, Role
@@ -13,6 +14,9 @@ from .quality import annotator_reports, project_report
 from .serializers import (
     GoldMarkSerializer,
     GoldTaskSerializer,
+    MemberAddedSerializer,
+    MemberAddSerializer,
+    MemberSerializer,
     ProjectSettingsSerializer,
     ProjectSummarySerializer,
     PromptImportReportSerializer,
@@ -137,3 +141,42 @@ class GoldTaskView(APIView):
         except services.InvalidInput as exc:
             return invalid(exc.field, str(exc))
         return Response(GoldTaskSerializer(task).data)
+
+
+class MembersView(APIView):
+    @extend_schema(
+        responses={200: MemberSerializer(many=True), 404: OpenApiResponse(description="No access")},
+        summary="Project members and their roles (researchers)",
+    )
+    def get(self, request: Request, slug: str) -> Response:
+        try:
+            project = access_project_by_slug(request.user, slug, min_role=Role.RESEARCHER)
+        except AccessDenied as exc:
+            return not_found(str(exc))
+        rows = project.memberships.select_related("user").order_by("user__username")
+        body = [{"username": m.user.get_username(), "role": m.role} for m in rows]
+        return Response(MemberSerializer(body, many=True).data)
+
+    @extend_schema(
+        request=MemberAddSerializer,
+        responses={201: MemberAddedSerializer, 404: OpenApiResponse(description="No access")},
+        summary="Add or re-role a member (admins); new accounts get a one-time invite link",
+    )
+    def post(self, request: Request, slug: str) -> Response:
+        try:
+            project = access_project_by_slug(request.user, slug, min_role=Role.ADMIN)
+        except AccessDenied as exc:
+            return not_found(str(exc))
+        data = MemberAddSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        added = members.member_add(
+            project=project,
+            username=data.validated_data["username"],
+            role=data.validated_data["role"],
+        )
+        body = {
+            "username": added.membership.user.get_username(),
+            "role": added.membership.role,
+            "invite_path": added.invite_path,
+        }
+        return Response(MemberAddedSerializer(body).data, status=status.HTTP_201_CREATED)

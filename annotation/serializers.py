@@ -286,3 +286,25 @@ class GoldTaskSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     is_gold = serializers.BooleanField()
     gold_answer = serializers.JSONField()
+
+
+class MemberSerializer(serializers.Serializer):
+    username = serializers.CharField()
+    role = serializers.ChoiceField(choices=Role.choices)
+
+
+class MemberAddSerializer(serializers.Serializer):
+    username = serializers.RegexField(r"^[\w.@+-]{1,150}$", max_length=150)
+    role = serializers.ChoiceField(choices=Role.choices)
+
+
+class MemberAddedSerializer(MemberSerializer):
+    invite_path = serializers.CharField(
+        help_text="One-time link for a new account to set its password; empty if it existed."
+    )
+
+
+class InviteAcceptSerializer(serializers.Serializer):
+    uid = serializers.CharField(max_length=64)
+    token = serializers.CharField(max_length=128)
+    password = serializers.CharField(max_length=256, style={"input_type": "password"})

@@ -7,6 +7,7 @@ urlpatterns = [
     path("auth/login/", views.LoginView.as_view(), name="auth-login"),
     path("auth/logout/", views.LogoutView.as_view(), name="auth-logout"),
     path("auth/me/", views.MeView.as_view(), name="auth-me"),
+    path("auth/invite/accept/", views.InviteAcceptView.as_view(), name="invite-accept"),
     path("assignments/next/", views.NextAssignmentView.as_view(), name="assignment-next"),
     path(
         "assignments/<int:assignment_id>/judgment/",
@@ -50,6 +51,7 @@ urlpatterns = [
         project_views.GoldTaskView.as_view(),
         name="task-gold",
     ),
+    path("projects/<slug:slug>/members/", project_views.MembersView.as_view(), name="members"),
     path(
         "projects/<slug:slug>/quality/",
         project_views.ProjectQualityView.as_view(),

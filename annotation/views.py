@@ -9,10 +9,11 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
-from . import selectors, services
+from . import members, selectors, services
 from .access import AccessDenied, access_assignment_by_id, user_role
 from .api_errors import conflict, invalid, not_found
 from .serializers import (
+    InviteAcceptSerializer,
     JudgmentCreateSerializer,
     JudgmentSerializer,
     LoginSerializer,
@@ -172,3 +173,24 @@ class SkipView(APIView):
         )
         display = selectors.assignment_display(following) if following else None
         return Response(NextAssignmentSerializer({"assignment": display}).data)
+
+
+class InviteAcceptView(APIView):
+    permission_classes = [AllowAny]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "login"
+
+    @extend_schema(
+        request=InviteAcceptSerializer,
+        responses={204: None, 400: OpenApiResponse(description="Bad link or weak password")},
+        summary="Set the password of an invited account",
+    )
+    def post(self, request: Request) -> Response:
+        SessionAuthentication().enforce_csrf(request)
+        data = InviteAcceptSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            members.invite_accept(**data.validated_data)
+        except services.InvalidInput as exc:
+            return invalid(exc.field, str(exc))
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -109,6 +109,25 @@ MATRIX = [
     ),
     (
         "get",
+        "/api/v1/projects/authz/members/",
+        None,
+        {"anonymous": 403, "annotator": 404, "researcher": 200, "admin": 200, "outsider": 404},
+    ),
+    (
+        "post",
+        "/api/v1/projects/authz/members/",
+        {"username": "newcomer", "role": "annotator"},
+        # Only admins manage members.
+        {"anonymous": 403, "annotator": 404, "researcher": 404, "admin": 201, "outsider": 404},
+    ),
+    (
+        "post",
+        "/api/v1/auth/invite/accept/",
+        {"uid": "MQ", "token": "bad-token", "password": "a-long-enough-password"},
+        dict.fromkeys(ROLES, 400),
+    ),
+    (
+        "get",
         "/api/v1/projects/authz/quality/",
         None,
         {"anonymous": 403, "annotator": 404, "researcher": 200, "admin": 200, "outsider": 404},

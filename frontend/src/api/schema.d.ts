@@ -89,6 +89,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/auth/invite/accept/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Set the password of an invited account */
+        post: operations["v1_auth_invite_accept_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/auth/login/": {
         parameters: {
             query?: never;
@@ -173,6 +190,24 @@ export interface paths {
         head?: never;
         /** Change project settings (researchers); new guidelines become a new version */
         patch: operations["v1_projects_partial_update"];
+        trace?: never;
+    };
+    "/api/v1/projects/{slug}/members/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Project members and their roles (researchers) */
+        get: operations["v1_projects_members_list"];
+        put?: never;
+        /** Add or re-role a member (admins); new accounts get a one-time invite link */
+        post: operations["v1_projects_members_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/api/v1/projects/{slug}/prompts/import/": {
@@ -449,6 +484,11 @@ export interface components {
          * @enum {string}
          */
         InterfaceEnum: "pairwise" | "ranking" | "rating" | "thumbs";
+        InviteAcceptRequest: {
+            uid: string;
+            token: string;
+            password: string;
+        };
         Judgment: {
             id: number;
             kind: string;
@@ -506,6 +546,20 @@ export interface components {
             id: number;
             username: string;
             role: (components["schemas"]["RoleEnum"] | components["schemas"]["NullEnum"]) | null;
+        };
+        Member: {
+            username: string;
+            role: components["schemas"]["RoleEnum"];
+        };
+        MemberAddRequest: {
+            username: string;
+            role: components["schemas"]["RoleEnum"];
+        };
+        MemberAdded: {
+            username: string;
+            role: components["schemas"]["RoleEnum"];
+            /** @description One-time link for a new account to set its password; empty if it existed. */
+            invite_path: string;
         };
         /**
          * @description * `system` - system
@@ -951,6 +1005,37 @@ export interface operations {
             };
         };
     };
+    v1_auth_invite_accept_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["InviteAcceptRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["InviteAcceptRequest"];
+                "multipart/form-data": components["schemas"]["InviteAcceptRequest"];
+            };
+        };
+        responses: {
+            /** @description No response body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad link or weak password */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
     v1_auth_login_create: {
         parameters: {
             query?: never;
@@ -1076,6 +1161,68 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ProjectSettings"];
+                };
+            };
+            /** @description No access */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    v1_projects_members_list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Member"][];
+                };
+            };
+            /** @description No access */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    v1_projects_members_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MemberAddRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["MemberAddRequest"];
+                "multipart/form-data": components["schemas"]["MemberAddRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MemberAdded"];
                 };
             };
             /** @description No access */
