@@ -24,14 +24,26 @@ def assignments_pending_for(
     return list(pending.order_by("claimed_at")[:50])
 
 
+def task_next_claimable_id(
+    annotator: AbstractBaseUser, *, project: Project | None = None
+) -> int | None:
+    """Lock and return the oldest claimable task no other transaction holds (call in atomic)."""
+    locked = _claimable(annotator, project).select_for_update(skip_locked=True, of=("self",))
+    return locked.values_list("id", flat=True).first()
+
+
 def task_claimable_ids(
     annotator: AbstractBaseUser, *, project: Project | None = None, limit: int = 20
 ) -> list[int]:
     """Tasks with a free slot that this annotator has never been assigned, oldest first."""
+    return list(_claimable(annotator, project).values_list("id", flat=True)[:limit])
+
+
+def _claimable(annotator: AbstractBaseUser, project: Project | None) -> QuerySet[Task]:
     projects = projects_for(annotator, min_role=Role.ANNOTATOR)
     if project is not None:
         projects = projects.filter(pk=project.pk)
-    tasks: QuerySet[Task] = (
+    return (
         Task.objects.filter(
             project__in=projects,
             kind=Task.Kind.PAIRWISE,
@@ -42,7 +54,6 @@ def task_claimable_ids(
         .exclude(assignments__annotator=annotator)
         .order_by("id")
     )
-    return list(tasks.values_list("id", flat=True)[:limit])
 
 
 def gold_task_ids_for(annotator: AbstractBaseUser, project: Project, limit: int = 20) -> list[int]:

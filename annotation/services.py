@@ -142,12 +142,23 @@ def task_mark_gold(*, task: Task, chosen_completion_id: int | None) -> Task:
     return task
 
 
+CLAIM_ATTEMPTS = 5
+
+
 def _claim_free_slot(
     annotator: AbstractBaseUser, project: Project | None, rng: random.Random
 ) -> Assignment | None:
-    for task_id in selectors.task_claimable_ids(annotator, project=project):
+    """One short transaction: lock a free task nobody else holds, take a slot, lease it.
+
+    SKIP LOCKED (Postgres) lets concurrent annotators pick different rows instead of
+    queueing on the same one; the conditional UPDATE is the guard on backends without it.
+    """
+    for _ in range(CLAIM_ATTEMPTS):
         try:
             with transaction.atomic():
+                task_id = selectors.task_next_claimable_id(annotator, project=project)
+                if task_id is None:
+                    return None
                 claimed = Task.objects.filter(pk=task_id, slots_taken__lt=F("overlap")).update(
                     slots_taken=F("slots_taken") + 1
                 )
