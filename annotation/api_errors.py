@@ -6,6 +6,9 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 
 def exception_handler(exc, context):
+    domain = _domain_error_response(exc)
+    if domain is not None:
+        return domain
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
@@ -17,6 +20,22 @@ def exception_handler(exc, context):
     elif isinstance(exc, exceptions.ValidationError):
         response.data = {"detail": " ".join(map(str, response.data)), "errors": {}}
     return response
+
+
+def _domain_error_response(exc: Exception) -> Response | None:
+    """Services raise plain exceptions; this is the one place that maps them to HTTP."""
+    from .access import AccessDenied
+    from .answers import InvalidInput
+    from .services import JudgmentConflict
+    from .sessions import SessionConflict
+
+    if isinstance(exc, AccessDenied):
+        return not_found(str(exc))  # someone else's object looks exactly like a missing one
+    if isinstance(exc, InvalidInput):
+        return invalid(exc.field, str(exc))
+    if isinstance(exc, JudgmentConflict | SessionConflict):
+        return conflict(str(exc))
+    return None
 
 
 def conflict(message: str) -> Response:

@@ -7,8 +7,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from . import members, selectors, services
-from .access import AccessDenied, access_project_by_slug, projects_for
-from .api_errors import invalid, not_found
+from .access import access_project_by_slug, projects_for
+from .api_errors import not_found
 from .models import ROLE_RANK, Membership, Role
 from .quality import annotator_reports, project_report
 from .serializers import (
@@ -40,10 +40,7 @@ class ProjectListView(APIView):
 class ProjectDetailView(APIView):
     @extend_schema(responses={200: ProjectSettingsSerializer}, summary="Project settings")
     def get(self, request: Request, slug: str) -> Response:
-        try:
-            project = access_project_by_slug(request.user, slug, min_role=Role.RESEARCHER)
-        except AccessDenied as exc:
-            return not_found(str(exc))
+        project = access_project_by_slug(request.user, slug, min_role=Role.RESEARCHER)
         return Response(ProjectSettingsSerializer(project).data)
 
     @extend_schema(
@@ -52,18 +49,10 @@ class ProjectDetailView(APIView):
         summary="Change project settings (researchers); new guidelines become a new version",
     )
     def patch(self, request: Request, slug: str) -> Response:
-        try:
-            project = access_project_by_slug(request.user, slug, min_role=Role.RESEARCHER)
-        except AccessDenied as exc:
-            return not_found(str(exc))
+        project = access_project_by_slug(request.user, slug, min_role=Role.RESEARCHER)
         data = ProjectSettingsSerializer(project, data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        try:
-            project = services.project_update(
-                project=project, user=request.user, **data.validated_data
-            )
-        except services.InvalidInput as exc:
-            return invalid(exc.field, str(exc))
+        project = services.project_update(project=project, user=request.user, **data.validated_data)
         return Response(ProjectSettingsSerializer(project).data)
 
 
@@ -79,19 +68,11 @@ class PromptImportView(APIView):
         summary="Import prompts from a JSONL or CSV file (researchers); reports errors per line",
     )
     def post(self, request: Request, slug: str) -> Response:
-        try:
-            project = access_project_by_slug(request.user, slug, min_role=Role.RESEARCHER)
-        except AccessDenied as exc:
-            return not_found(str(exc))
+        project = access_project_by_slug(request.user, slug, min_role=Role.RESEARCHER)
         data = PromptImportSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         upload = data.validated_data["file"]
-        try:
-            report = services.prompts_import(
-                project=project, data=upload.read(), filename=upload.name
-            )
-        except services.InvalidInput as exc:
-            return invalid(exc.field, str(exc))
+        report = services.prompts_import(project=project, data=upload.read(), filename=upload.name)
         return Response(PromptImportReportSerializer(report).data)
 
 
@@ -101,10 +82,7 @@ class ProjectQualityView(APIView):
         summary="Annotation quality per project and per annotator (researchers)",
     )
     def get(self, request: Request, slug: str) -> Response:
-        try:
-            project = access_project_by_slug(request.user, slug, min_role=Role.RESEARCHER)
-        except AccessDenied as exc:
-            return not_found(str(exc))
+        project = access_project_by_slug(request.user, slug, min_role=Role.RESEARCHER)
         records = selectors.quality_records(project)
         names = dict(
             get_user_model()
@@ -125,21 +103,15 @@ class GoldTaskView(APIView):
         summary="Make a pairwise task a gold item with a known answer (researchers)",
     )
     def post(self, request: Request, slug: str, task_id: int) -> Response:
-        try:
-            project = access_project_by_slug(request.user, slug, min_role=Role.RESEARCHER)
-        except AccessDenied as exc:
-            return not_found(str(exc))
+        project = access_project_by_slug(request.user, slug, min_role=Role.RESEARCHER)
         data = GoldMarkSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         task = project.tasks.filter(pk=task_id).first()
         if task is None:
             return not_found(f"no task {task_id} in this project")
-        try:
-            task = services.task_mark_gold(
-                task=task, chosen_completion_id=data.validated_data["chosen"]
-            )
-        except services.InvalidInput as exc:
-            return invalid(exc.field, str(exc))
+        task = services.task_mark_gold(
+            task=task, chosen_completion_id=data.validated_data["chosen"]
+        )
         return Response(GoldTaskSerializer(task).data)
 
 
@@ -149,10 +121,7 @@ class MembersView(APIView):
         summary="Project members and their roles (researchers)",
     )
     def get(self, request: Request, slug: str) -> Response:
-        try:
-            project = access_project_by_slug(request.user, slug, min_role=Role.RESEARCHER)
-        except AccessDenied as exc:
-            return not_found(str(exc))
+        project = access_project_by_slug(request.user, slug, min_role=Role.RESEARCHER)
         rows = project.memberships.select_related("user").order_by("user__username")
         body = [{"username": m.user.get_username(), "role": m.role} for m in rows]
         return Response(MemberSerializer(body, many=True).data)
@@ -163,10 +132,7 @@ class MembersView(APIView):
         summary="Add or re-role a member (admins); new accounts get a one-time invite link",
     )
     def post(self, request: Request, slug: str) -> Response:
-        try:
-            project = access_project_by_slug(request.user, slug, min_role=Role.ADMIN)
-        except AccessDenied as exc:
-            return not_found(str(exc))
+        project = access_project_by_slug(request.user, slug, min_role=Role.ADMIN)
         data = MemberAddSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         added = members.member_add(

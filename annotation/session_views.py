@@ -6,9 +6,9 @@ from rest_framework.views import APIView
 
 from models_serving.client import Candidate
 
-from . import services, sessions
-from .access import AccessDenied, access_conversation_by_id, access_project_by_slug
-from .api_errors import conflict, invalid, not_found
+from . import sessions
+from .access import access_conversation_by_id, access_project_by_slug
+from .api_errors import not_found
 from .models import Role
 from .serializers import (
     CandidatesAttachSerializer,
@@ -31,10 +31,7 @@ class SessionStartView(APIView):
         summary="Start a live multi-turn session in a project",
     )
     def post(self, request: Request, slug: str) -> Response:
-        try:
-            project = access_project_by_slug(request.user, slug, min_role=Role.ANNOTATOR)
-        except AccessDenied as exc:
-            return not_found(str(exc))
+        project = access_project_by_slug(request.user, slug, min_role=Role.ANNOTATOR)
         data = SessionStartSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         conversation = sessions.session_start(
@@ -46,10 +43,7 @@ class SessionStartView(APIView):
 class SessionDetailView(APIView):
     @extend_schema(responses={200: SessionSerializer, 404: NO_ACCESS}, summary="Session state")
     def get(self, request: Request, session_id: int) -> Response:
-        try:
-            conversation = access_conversation_by_id(request.user, session_id)
-        except AccessDenied as exc:
-            return not_found(str(exc))
+        conversation = access_conversation_by_id(request.user, session_id)
         return _session_response(conversation)
 
 
@@ -62,15 +56,10 @@ class SessionTurnView(APIView):
     def post(self, request: Request, session_id: int) -> Response:
         data = UserTurnSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            conversation = access_conversation_by_id(request.user, session_id)
-            sessions.session_add_user_turn(
-                conversation=conversation, content=data.validated_data["content"]
-            )
-        except AccessDenied as exc:
-            return not_found(str(exc))
-        except sessions.SessionConflict as exc:
-            return conflict(str(exc))
+        conversation = access_conversation_by_id(request.user, session_id)
+        sessions.session_add_user_turn(
+            conversation=conversation, content=data.validated_data["content"]
+        )
         conversation.refresh_from_db()
         return _session_response(conversation, status.HTTP_201_CREATED)
 
@@ -84,19 +73,12 @@ class SessionCandidatesView(APIView):
     def post(self, request: Request, session_id: int, turn_id: int) -> Response:
         data = CandidatesAttachSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            conversation = access_conversation_by_id(request.user, session_id, as_owner=False)
-            turn = conversation.turns.filter(pk=turn_id).first()
-            if turn is None:
-                return not_found(f"no turn {turn_id} in this session")
-            candidates = [_candidate(c) for c in data.validated_data["candidates"]]
-            sessions.turn_attach_candidates(turn=turn, candidates=candidates)
-        except AccessDenied as exc:
-            return not_found(str(exc))
-        except services.InvalidInput as exc:
-            return invalid(exc.field, str(exc))
-        except sessions.SessionConflict as exc:
-            return conflict(str(exc))
+        conversation = access_conversation_by_id(request.user, session_id, as_owner=False)
+        turn = conversation.turns.filter(pk=turn_id).first()
+        if turn is None:
+            return not_found(f"no turn {turn_id} in this session")
+        candidates = [_candidate(c) for c in data.validated_data["candidates"]]
+        sessions.turn_attach_candidates(turn=turn, candidates=candidates)
         return _session_response(conversation, status.HTTP_201_CREATED)
 
 
@@ -105,10 +87,7 @@ class SessionEndView(APIView):
         request=None, responses={200: SessionSerializer, 404: NO_ACCESS}, summary="End a session"
     )
     def post(self, request: Request, session_id: int) -> Response:
-        try:
-            conversation = access_conversation_by_id(request.user, session_id)
-        except AccessDenied as exc:
-            return not_found(str(exc))
+        conversation = access_conversation_by_id(request.user, session_id)
         return _session_response(sessions.session_end(conversation=conversation))
 
 

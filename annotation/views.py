@@ -10,8 +10,7 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from . import members, selectors, services
-from .access import AccessDenied, access_assignment_by_id, user_role
-from .api_errors import conflict, invalid, not_found
+from .access import access_assignment_by_id, user_role
 from .serializers import (
     InviteAcceptSerializer,
     JudgmentCreateSerializer,
@@ -90,20 +89,12 @@ class NextAssignmentView(APIView):
         return Response(NextAssignmentSerializer({"assignment": display}).data)
 
 
-def _submit(request: Request, assignment_id: int) -> services.SubmitResult | Response:
+def _submit(request: Request, assignment_id: int) -> services.SubmitResult:
     """Shared by submit and submit-and-next: parse, check access, call the service."""
     data = JudgmentCreateSerializer(data=request.data)
     data.is_valid(raise_exception=True)
-    try:
-        assignment = access_assignment_by_id(request.user, assignment_id)
-    except AccessDenied as exc:
-        return not_found(str(exc))
-    try:
-        return services.judgment_submit(assignment=assignment, **data.validated_data)
-    except services.InvalidInput as exc:
-        return invalid(exc.field, str(exc))
-    except services.JudgmentConflict as exc:
-        return conflict(str(exc))
+    assignment = access_assignment_by_id(request.user, assignment_id)
+    return services.judgment_submit(assignment=assignment, **data.validated_data)
 
 
 def _created_or_repeat(result: services.SubmitResult) -> int:
@@ -123,8 +114,6 @@ class JudgmentSubmitView(APIView):
     )
     def post(self, request: Request, assignment_id: int) -> Response:
         result = _submit(request, assignment_id)
-        if isinstance(result, Response):
-            return result
         return Response(JudgmentSerializer(result.judgment).data, status=_created_or_repeat(result))
 
 
@@ -141,8 +130,6 @@ class SubmitAndNextView(APIView):
     )
     def post(self, request: Request, assignment_id: int) -> Response:
         result = _submit(request, assignment_id)
-        if isinstance(result, Response):
-            return result
         project = result.judgment.task.project
         following = services.assignment_claim_next(annotator=request.user, project=project)
         body = {
@@ -161,13 +148,8 @@ class SkipView(APIView):
     def post(self, request: Request, assignment_id: int) -> Response:
         data = SkipSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            assignment = access_assignment_by_id(request.user, assignment_id)
-            services.assignment_skip(assignment=assignment, reason=data.validated_data["reason"])
-        except AccessDenied as exc:
-            return not_found(str(exc))
-        except services.JudgmentConflict as exc:
-            return conflict(str(exc))
+        assignment = access_assignment_by_id(request.user, assignment_id)
+        services.assignment_skip(assignment=assignment, reason=data.validated_data["reason"])
         following = services.assignment_claim_next(
             annotator=request.user, project=assignment.task.project
         )
@@ -189,8 +171,5 @@ class InviteAcceptView(APIView):
         SessionAuthentication().enforce_csrf(request)
         data = InviteAcceptSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            members.invite_accept(**data.validated_data)
-        except services.InvalidInput as exc:
-            return invalid(exc.field, str(exc))
+        members.invite_accept(**data.validated_data)
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -4,7 +4,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotation.access import AccessDenied, access_project_by_slug, projects_for
+from annotation.access import access_project_by_slug, projects_for
 from annotation.api_errors import not_found
 from annotation.models import Role
 
@@ -33,12 +33,9 @@ class TrainingJobListCreateView(APIView):
     def post(self, request: Request) -> Response:
         data = TrainingJobCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            project = access_project_by_slug(
-                request.user, data.validated_data["project"], min_role=Role.RESEARCHER
-            )
-        except AccessDenied as exc:
-            return not_found(str(exc))
+        project = access_project_by_slug(
+            request.user, data.validated_data["project"], min_role=Role.RESEARCHER
+        )
         job = services.training_job_create(
             project=project, created_by=request.user, config=data.validated_data["config"]
         )
