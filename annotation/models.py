@@ -266,7 +266,19 @@ class Task(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        indexes = [models.Index(fields=["project", "slots_taken"])]
+        indexes = [
+            # Claims scan only tasks with a free slot, not every finished one.
+            models.Index(
+                fields=["project", "id"],
+                name="task_claimable_idx",
+                condition=models.Q(
+                    slots_taken__lt=models.F("overlap"),
+                    is_gold=False,
+                    reserved_for__isnull=True,
+                    kind="pairwise",
+                ),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"task {self.pk}"

@@ -1,5 +1,5 @@
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import F, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.db.models.functions import Length
 from django.utils import timezone
 
@@ -54,6 +54,12 @@ def _claimable(annotator: AbstractBaseUser, project: Project | None) -> QuerySet
         .exclude(assignments__annotator=annotator)
         .order_by("id")
     )
+
+
+def project_mixing_quality_checks(annotator: AbstractBaseUser) -> Project | None:
+    """The annotator's first project that interleaves gold items or re-asks, if any."""
+    projects = projects_for(annotator, min_role=Role.ANNOTATOR)
+    return projects.filter(Q(gold_rate__gt=0) | Q(reask_rate__gt=0)).order_by("id").first()
 
 
 def gold_task_ids_for(annotator: AbstractBaseUser, project: Project, limit: int = 20) -> list[int]:

@@ -63,10 +63,13 @@ def assignment_claim_next(
     leases = selectors.assignments_pending_for(annotator, project=project)
     if leases and len(leases) >= min(a.task.project.max_pending for a in leases):
         return leases[0]
-    assignments_expire_stale()
     rng = rng or random.Random()
-    special = _claim_gold_or_reask(annotator, project, rng)
-    claimed = special or _claim_free_slot(annotator, project, rng)
+    claimed = _claim_gold_or_reask(annotator, project, rng) or _claim_free_slot(
+        annotator, project, rng
+    )
+    if claimed is None and assignments_expire_stale():
+        # Beat returns expired leases every minute; an empty queue should not wait for it.
+        claimed = _claim_free_slot(annotator, project, rng)
     return claimed or (leases[0] if leases else None)
 
 
@@ -75,11 +78,8 @@ def _claim_gold_or_reask(
 ) -> Assignment | None:
     """Interleave gold items and swapped re-asks at the project's rates."""
     if project is None:
-        first = selectors.task_claimable_ids(annotator, limit=1)
-        if not first:
-            return None
-        project = Task.objects.select_related("project").get(pk=first[0]).project
-    if project.gold_rate <= 0 and project.reask_rate <= 0:
+        project = selectors.project_mixing_quality_checks(annotator)
+    if project is None or (project.gold_rate <= 0 and project.reask_rate <= 0):
         return None
     gold_ids = selectors.gold_task_ids_for(annotator, project) if project.gold_rate > 0 else []
     original = selectors.judgment_to_reask(annotator, project) if project.reask_rate > 0 else None

@@ -5,6 +5,7 @@ Celery broker under ``var/``, and the local model server on 127.0.0.1:8011. Sett
 ``DATABASE_URL`` / ``REDIS_URL`` switches the same code to Postgres and Redis.
 """
 
+import os
 import secrets
 from pathlib import Path
 
@@ -23,7 +24,16 @@ def _secret_key() -> str:
     # without shipping a well-known key.
     key_file = VAR_DIR / "secret_key"
     if not key_file.exists():
-        key_file.write_text(secrets.token_urlsafe(50))
+        # Several workers may start at once: write aside, then link into place atomically,
+        # so nobody ever reads a half-written (empty) key.
+        tmp = key_file.with_name(f"secret_key.{os.getpid()}")
+        tmp.write_text(secrets.token_urlsafe(50))
+        try:
+            os.link(tmp, key_file)
+        except FileExistsError:
+            pass  # another process won; use its key
+        finally:
+            tmp.unlink(missing_ok=True)
     return key_file.read_text().strip()
 
 
@@ -85,6 +95,16 @@ DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'arbiter.sqlite3'}"),
 }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.bool(
+    "DATABASE_POOL", default=True
+):
+    # Under ASGI every request runs in a fresh thread, so without a pool each request
+    # opens a new Postgres connection (3-7 ms and a backend process each).
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": env.int("DATABASE_POOL_MIN", default=2),
+        "max_size": env.int("DATABASE_POOL_MAX", default=20),
+        "timeout": 10,
+    }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Several processes (web, two workers, beat) share the file: wait for locks
     # instead of failing, and let readers proceed while a writer commits.
