@@ -3,6 +3,24 @@ from rest_framework import serializers
 from .answers import FLAGS, LABELS
 from .models import Interface, Project, Role
 
+INT32_MAX = 2**31 - 1  # PositiveIntegerField columns
+INT64_MAX = 2**63 - 1  # BigIntegerField columns
+
+
+def refuse_nul_in_json(value):
+    """Postgres text and jsonb reject NUL characters; refuse them at the edge instead of a 500."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise serializers.ValidationError("NUL characters are not allowed")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            refuse_nul_in_json(key)
+            refuse_nul_in_json(item)
+    elif isinstance(value, list):
+        for item in value:
+            refuse_nul_in_json(item)
+    return value
+
 
 class LoginSerializer(serializers.Serializer):
     username = serializers.CharField(max_length=150)
@@ -124,7 +142,7 @@ class ProjectSummarySerializer(serializers.Serializer):
 
 
 class ProjectSettingsSerializer(serializers.ModelSerializer):
-    custom_scale = serializers.JSONField(required=False)
+    custom_scale = serializers.JSONField(required=False, validators=[refuse_nul_in_json])
     rating_rubric = serializers.DictField(
         child=serializers.CharField(max_length=500), required=False
     )
@@ -264,12 +282,18 @@ class UserTurnSerializer(serializers.Serializer):
 class CandidateInSerializer(serializers.Serializer):
     content = serializers.CharField(max_length=100_000, allow_blank=True, trim_whitespace=False)
     model_name = serializers.CharField(max_length=500)
-    sampling_params = serializers.DictField(default=dict)
-    seed = serializers.IntegerField(required=False, allow_null=True, default=None)
+    sampling_params = serializers.DictField(default=dict, validators=[refuse_nul_in_json])
+    seed = serializers.IntegerField(
+        required=False, allow_null=True, default=None, min_value=-INT64_MAX, max_value=INT64_MAX
+    )
     finish_reason = serializers.CharField(max_length=32, allow_blank=True, default="")
-    prompt_tokens = serializers.IntegerField(min_value=0, required=False, allow_null=True)
-    completion_tokens = serializers.IntegerField(min_value=0, required=False, allow_null=True)
-    latency_ms = serializers.IntegerField(min_value=0, default=0)
+    prompt_tokens = serializers.IntegerField(
+        min_value=0, max_value=INT32_MAX, required=False, allow_null=True
+    )
+    completion_tokens = serializers.IntegerField(
+        min_value=0, max_value=INT32_MAX, required=False, allow_null=True
+    )
+    latency_ms = serializers.IntegerField(min_value=0, max_value=INT32_MAX, default=0)
 
 
 class CandidatesAttachSerializer(serializers.Serializer):

@@ -224,6 +224,8 @@ def judgment_submit(
                 return _repeat_or_conflict(existing, locked)
             if locked.status == Assignment.Status.SUBMITTED:
                 raise JudgmentConflict("this task has already been judged")
+            if locked.status == Assignment.Status.SKIPPED:
+                raise JudgmentConflict("this task was skipped; its slot went back to the pool")
             if locked.is_expired():
                 raise JudgmentConflict("the time reserved for this task ran out; load the next one")
             judgment = _judgment_create(locked, fields, idempotency_key)

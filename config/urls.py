@@ -11,6 +11,7 @@ def healthz(request):
 
 
 handler400 = "config.errors.bad_request"
+handler404 = "config.errors.not_found"
 handler500 = "config.errors.server_error"
 
 urlpatterns = [

@@ -435,6 +435,7 @@ export interface components {
             sampling_params?: {
                 [key: string]: unknown;
             };
+            /** Format: int64 */
             seed?: number | null;
             /** @default  */
             finish_reason?: string;
