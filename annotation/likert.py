@@ -38,8 +38,6 @@ EIGHT_POINT = [
     ScalePoint(8, "B is far better", "B", 4),
 ]
 BUILTIN_SCALES = {"five_point": FIVE_POINT, "eight_point": EIGHT_POINT}
-# Kept for callers that only know the default scale.
-FIVE_POINT_SCALE: list[tuple[int, str]] = [(p.value, p.label) for p in FIVE_POINT]
 
 
 @dataclass(frozen=True)

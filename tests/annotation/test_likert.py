@@ -1,6 +1,6 @@
 import pytest
 
-from annotation.likert import FIVE_POINT_SCALE, preference_from_choice
+from annotation.likert import FIVE_POINT, preference_from_choice
 
 
 @pytest.mark.parametrize(
@@ -29,5 +29,5 @@ def test_out_of_scale_choice_is_refused(choice):
 
 
 def test_scale_has_five_labelled_points():
-    assert [v for v, _ in FIVE_POINT_SCALE] == [1, 2, 3, 4, 5]
-    assert FIVE_POINT_SCALE[2][1] == "Tie"
+    assert [p.value for p in FIVE_POINT] == [1, 2, 3, 4, 5]
+    assert (FIVE_POINT[2].label, FIVE_POINT[2].winner, FIVE_POINT[2].strength) == ("Tie", None, 0)
