@@ -173,7 +173,7 @@ def _claim_free_slot(
 def _assignment_create(
     *, task_id: int, annotator: AbstractBaseUser, rng: random.Random
 ) -> Assignment:
-    task = Task.objects.select_related("project").get(pk=task_id)
+    task = Task.objects.select_related("project", "prompt").get(pk=task_id)
     candidate_ids = list(
         TaskCandidate.objects.filter(task=task)
         .order_by("position")
@@ -208,9 +208,6 @@ def judgment_submit(
     """
     answer = Answer(**answer_fields)
     fields = judgment_fields(answer, assignment.shown_order, _rules(assignment.task))
-    existing = _judgment_by_key(assignment.annotator_id, idempotency_key)
-    if existing is not None:
-        return _repeat_or_conflict(existing, assignment)
     try:
         with transaction.atomic():
             # of=("self",): lock only the assignment row, never the shared task/project rows.
