@@ -1,5 +1,5 @@
 import { request } from "./client";
-import type { Judgment, JudgmentRequest, LoginRequest, Me, NextAssignment } from "./types";
+import type { JudgmentRequest, LoginRequest, Me, NextAssignment, SubmitAndNext } from "./types";
 
 export { ApiError, errorMessage } from "./client";
 export type { FieldErrors } from "./client";
@@ -9,8 +9,9 @@ export const api = {
   login: (credentials: LoginRequest) => request<Me>("POST", "/api/v1/auth/login/", credentials),
   logout: () => request<void>("POST", "/api/v1/auth/logout/"),
   nextAssignment: () => request<NextAssignment>("GET", "/api/v1/assignments/next/"),
-  submitJudgment: (assignmentId: number, judgment: JudgmentRequest) =>
-    request<Judgment>("POST", `/api/v1/assignments/${assignmentId}/judgment/`, judgment),
+  /** One round trip per annotation: stores the judgment and hands back the next pair. */
+  submitAndNext: (assignmentId: number, judgment: JudgmentRequest) =>
+    request<SubmitAndNext>("POST", `/api/v1/assignments/${assignmentId}/submit-and-next/`, judgment),
 };
 
 /** A fresh idempotency key; crypto.randomUUID only exists in secure contexts (https/localhost). */

@@ -12,3 +12,4 @@ export type Candidate = Schemas["Candidate"];
 export type ScalePoint = Schemas["ScalePoint"];
 export type JudgmentRequest = Schemas["JudgmentCreateRequest"];
 export type Judgment = Schemas["Judgment"];
+export type SubmitAndNext = Schemas["SubmitAndNext"];

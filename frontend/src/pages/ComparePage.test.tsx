@@ -1,14 +1,19 @@
 import { act, fireEvent, render, screen, waitFor, within } from "@testing-library/react";
 import { describe, expect, it, vi } from "vitest";
+import type { Assignment } from "../api/types";
 import { makeAssignment, mockApi, sentBodies, type Reply } from "../test/api";
 import { ComparePage } from "./ComparePage";
 
 const NEXT = "/api/v1/assignments/next/";
-const judgmentPath = (id: number) => `/api/v1/assignments/${id}/judgment/`;
+const judgmentPath = (id: number) => `/api/v1/assignments/${id}/submit-and-next/`;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
-const created = (id: number, choice: number): Reply => ({
+// Submit-and-next answers with the stored judgment and the following pair (or null).
+const created = (id: number, choice: number, next: Assignment | null = null): Reply => ({
   status: 201,
-  body: { id, choice, created_at: "2030-01-01T00:00:00Z" },
+  body: {
+    judgment: { id, kind: "pairwise", choice, both_bad: false, created_at: "2030-01-01T00:00:00Z" },
+    next,
+  },
 });
 
 function renderPage() {
@@ -57,14 +62,14 @@ describe("ComparePage", () => {
     expect(submitButton()).toHaveProperty("disabled", false);
   });
 
-  it("posts the choice, key and time spent, then loads the next pair", async () => {
+  it("posts the choice, key and time spent, and shows the pair that comes back", async () => {
     const now = vi.spyOn(performance, "now").mockReturnValue(1_000);
     const fetchMock = mockApi({
       [`GET ${NEXT}`]: [
         { status: 200, body: { assignment: makeAssignment(1) } },
         { status: 200, body: { assignment: makeAssignment(2) } },
       ],
-      [`POST ${judgmentPath(1)}`]: created(10, 4),
+      [`POST ${judgmentPath(1)}`]: created(10, 4, makeAssignment(2)),
     });
     renderPage();
     await screen.findByTestId("candidate-A");
@@ -134,7 +139,7 @@ describe("ComparePage", () => {
 
     await waitFor(() => expect(sentBodies(fetchMock, "POST", judgmentPath(1))).toHaveLength(1));
     fireEvent.click(button);
-    await act(async () => release(created(10, 3)));
+    await act(async () => release(created(10, 3, makeAssignment(2))));
     await waitFor(() => expect(screen.getByTestId("candidate-A").textContent).toContain("Answer A for 2"));
     expect(sentBodies(fetchMock, "POST", judgmentPath(1))).toHaveLength(1);
   });
@@ -233,7 +238,7 @@ describe("ComparePage", () => {
         { status: 200, body: { assignment: makeAssignment(1) } },
         { status: 200, body: { assignment: makeAssignment(2) } },
       ],
-      [`POST ${judgmentPath(1)}`]: created(10, 1),
+      [`POST ${judgmentPath(1)}`]: created(10, 1, makeAssignment(2)),
       [`POST ${judgmentPath(2)}`]: created(11, 1),
     });
     renderPage();

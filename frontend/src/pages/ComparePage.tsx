@@ -38,10 +38,11 @@ export function ComparePage({ onAuthProblem }: ComparePageProps) {
     void loadNext();
   }, [loadNext]);
 
-  const onJudged = useCallback(() => {
+  const onJudged = useCallback((next: Assignment | null) => {
     setJudgedCount((count) => count + 1);
-    void loadNext();
-  }, [loadNext]);
+    latestRequest.current += 1; // a load still in flight must not replace this pair
+    setQueue(next ? { status: "ready", assignment: next } : { status: "empty" });
+  }, []);
 
   return (
     <main className="page">

@@ -17,7 +17,7 @@ interface Failure {
 
 interface JudgeFormProps {
   assignment: Assignment;
-  onJudged: () => void;
+  onJudged: (next: Assignment | null) => void;
   onLoadNext: () => void;
   onAuthProblem: () => void;
 }
@@ -63,13 +63,13 @@ export function JudgeForm({ assignment, onJudged, onLoadNext, onAuthProblem }: J
     setSaving(true);
     setFailure(null);
     try {
-      await api.submitJudgment(assignment.id, {
+      const { next } = await api.submitAndNext(assignment.id, {
         choice,
         idempotency_key: idempotencyKey,
         time_spent_ms: Math.max(0, Math.round(performance.now() - shownAt.current)),
         comment: comment.trim(),
       });
-      onJudged();
+      onJudged(next);
     } catch (error) {
       inFlight.current = false;
       setSaving(false);
