@@ -22,6 +22,8 @@ from .serializers import (
     PromptImportReportSerializer,
     PromptImportSerializer,
     QualityReportSerializer,
+    TaskListQuerySerializer,
+    TaskPageSerializer,
 )
 
 
@@ -146,3 +148,21 @@ class MembersView(APIView):
             "invite_path": added.invite_path,
         }
         return Response(MemberAddedSerializer(body).data, status=status.HTTP_201_CREATED)
+
+
+class TaskListView(APIView):
+    @extend_schema(
+        parameters=[TaskListQuerySerializer],
+        responses={200: TaskPageSerializer, 404: OpenApiResponse(description="No access")},
+        summary="A project's tasks with candidates and model names (researchers)",
+    )
+    def get(self, request: Request, slug: str) -> Response:
+        project = access_project_by_slug(request.user, slug, min_role=Role.RESEARCHER)
+        query = TaskListQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        params = dict(query.validated_data)
+        offset, limit, ordering = params.pop("offset"), params.pop("limit"), params.pop("ordering")
+        filters = {k: v for k, v in params.items() if v is not None}
+        tasks = selectors.tasks_for_researchers(project, filters=filters, ordering=ordering)
+        page = {"count": tasks.count(), "results": tasks[offset : offset + limit]}
+        return Response(TaskPageSerializer(page).data)

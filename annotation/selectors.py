@@ -1,5 +1,5 @@
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import F, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet
 from django.db.models.functions import Length
 from django.utils import timezone
 
@@ -173,3 +173,22 @@ def _gold_sign(row: dict, first: int) -> int:
     if answer.get("tie"):
         return 0
     return 1 if answer.get("chosen") == first else -1
+
+
+# Client-chosen filters and orderings are looked up here, never passed to the ORM as given
+# (Label Studio CVE-2023-47117 leaked password hashes through client-supplied filters).
+TASK_FILTERS = {"interface": "interface", "kind": "kind", "is_gold": "is_gold"}
+TASK_ORDERINGS = {"id", "-id", "created_at", "-created_at", "slots_taken", "-slots_taken"}
+
+
+def tasks_for_researchers(
+    project: Project, *, filters: dict[str, object], ordering: str
+) -> QuerySet[Task]:
+    lookups = {TASK_FILTERS[name]: value for name, value in filters.items()}
+    return (
+        Task.objects.filter(project=project, **lookups)
+        .select_related("prompt")
+        .prefetch_related("candidates__completion")
+        .annotate(n_judgments=Count("judgments"))
+        .order_by(ordering)
+    )

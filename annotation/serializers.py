@@ -332,3 +332,47 @@ class InviteAcceptSerializer(serializers.Serializer):
     uid = serializers.CharField(max_length=64)
     token = serializers.CharField(max_length=128)
     password = serializers.CharField(max_length=256, style={"input_type": "password"})
+
+
+class TaskListQuerySerializer(serializers.Serializer):
+    interface = serializers.ChoiceField(choices=Interface.choices, required=False)
+    kind = serializers.ChoiceField(choices=["pairwise", "live_turn"], required=False)
+    is_gold = serializers.BooleanField(required=False, allow_null=True, default=None)
+    ordering = serializers.ChoiceField(
+        choices=["id", "-id", "created_at", "-created_at", "slots_taken", "-slots_taken"],
+        default="id",
+    )
+    offset = serializers.IntegerField(min_value=0, default=0)
+    limit = serializers.IntegerField(min_value=1, max_value=200, default=50)
+
+    def validate(self, attrs: dict) -> dict:
+        unknown = set(self.initial_data) - set(self.fields)
+        if unknown:
+            name = sorted(unknown)[0]
+            raise serializers.ValidationError({name: ["not a filter this list accepts"]})
+        return attrs
+
+
+class TaskCandidateRowSerializer(serializers.Serializer):
+    completion_id = serializers.IntegerField()
+    position = serializers.IntegerField()
+    content = serializers.CharField(source="completion.content")
+    model_name = serializers.CharField(source="completion.model_name")
+
+
+class TaskRowSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    interface = serializers.CharField()
+    kind = serializers.CharField()
+    is_gold = serializers.BooleanField()
+    gold_answer = serializers.JSONField()
+    overlap = serializers.IntegerField()
+    slots_taken = serializers.IntegerField()
+    n_judgments = serializers.IntegerField()
+    prompt = PromptMessageSerializer(many=True, source="prompt.messages")
+    candidates = TaskCandidateRowSerializer(many=True, source="candidates.all")
+
+
+class TaskPageSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    results = TaskRowSerializer(many=True)

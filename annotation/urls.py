@@ -46,6 +46,7 @@ urlpatterns = [
     path(
         "sessions/<int:session_id>/end/", session_views.SessionEndView.as_view(), name="session-end"
     ),
+    path("projects/<slug:slug>/tasks/", project_views.TaskListView.as_view(), name="task-list"),
     path(
         "projects/<slug:slug>/tasks/<int:task_id>/gold/",
         project_views.GoldTaskView.as_view(),

@@ -102,6 +102,12 @@ MATRIX = [
         {"anonymous": 403, "annotator": 404, "researcher": 200, "admin": 200, "outsider": 404},
     ),
     (
+        "get",
+        "/api/v1/projects/authz/tasks/",
+        None,
+        {"anonymous": 403, "annotator": 404, "researcher": 200, "admin": 200, "outsider": 404},
+    ),
+    (
         "post",
         "/api/v1/projects/authz/tasks/{task}/gold/",
         {"chosen": None},

@@ -261,6 +261,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/projects/{slug}/tasks/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A project's tasks with candidates and model names (researchers) */
+        get: operations["v1_projects_tasks_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/projects/{slug}/tasks/{task_id}/gold/": {
         parameters: {
             query?: never;
@@ -753,6 +770,28 @@ export interface components {
         SubmitAndNext: {
             judgment: components["schemas"]["Judgment"];
             next: components["schemas"]["Assignment"] | null;
+        };
+        TaskCandidateRow: {
+            completion_id: number;
+            position: number;
+            content: string;
+            model_name: string;
+        };
+        TaskPage: {
+            count: number;
+            results: components["schemas"]["TaskRow"][];
+        };
+        TaskRow: {
+            id: number;
+            interface: string;
+            kind: string;
+            is_gold: boolean;
+            gold_answer: unknown;
+            overlap: number;
+            slots_taken: number;
+            n_judgments: number;
+            prompt: components["schemas"]["PromptMessage"][];
+            candidates: components["schemas"]["TaskCandidateRow"][];
         };
         /**
          * @description * `up` - up
@@ -1318,6 +1357,59 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Session"];
+                };
+            };
+            /** @description No access */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    v1_projects_tasks_retrieve: {
+        parameters: {
+            query?: {
+                /**
+                 * @description * `pairwise` - Compare two on a Likert scale
+                 *     * `ranking` - Rank K candidates
+                 *     * `rating` - Rate each candidate 1-5
+                 *     * `thumbs` - Thumbs up or down on one candidate
+                 */
+                interface?: "pairwise" | "ranking" | "rating" | "thumbs";
+                is_gold?: boolean | null;
+                /**
+                 * @description * `pairwise` - pairwise
+                 *     * `live_turn` - live_turn
+                 */
+                kind?: "pairwise" | "live_turn";
+                limit?: number;
+                offset?: number;
+                /**
+                 * @description * `id` - id
+                 *     * `-id` - -id
+                 *     * `created_at` - created_at
+                 *     * `-created_at` - -created_at
+                 *     * `slots_taken` - slots_taken
+                 *     * `-slots_taken` - -slots_taken
+                 */
+                ordering?: "id" | "-id" | "created_at" | "-created_at" | "slots_taken" | "-slots_taken";
+            };
+            header?: never;
+            path: {
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TaskPage"];
                 };
             };
             /** @description No access */
