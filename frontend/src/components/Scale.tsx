@@ -1,4 +1,4 @@
-import { useEffect, useRef, type KeyboardEvent as ReactKeyboardEvent } from "react";
+import { useEffect, useLayoutEffect, useRef, type KeyboardEvent as ReactKeyboardEvent } from "react";
 import type { ScalePoint } from "../api/types";
 import { shouldIgnoreShortcut } from "../keyboard";
 
@@ -20,8 +20,16 @@ export function Scale({ points, value, onChange, onSubmit, disabled = false, des
   const buttons = useRef<(HTMLButtonElement | null)[]>([]);
   const selectedIndex = points.findIndex((point) => point.value === value);
 
+  // The listener reads the latest props through a ref updated before paint: a digit and
+  // an Enter typed within one frame must submit the digit, not a stale "nothing chosen".
+  const latest = useRef({ points, onChange, onSubmit, disabled });
+  useLayoutEffect(() => {
+    latest.current = { points, onChange, onSubmit, disabled };
+  });
+
   useEffect(() => {
     function onKeyDown(event: KeyboardEvent) {
+      const { points, onChange, onSubmit, disabled } = latest.current;
       if (disabled || shouldIgnoreShortcut(event)) return;
       if (/^[1-9]$/.test(event.key)) {
         const point = points[Number(event.key) - 1];
@@ -36,7 +44,7 @@ export function Scale({ points, value, onChange, onSubmit, disabled = false, des
     }
     document.addEventListener("keydown", onKeyDown);
     return () => document.removeEventListener("keydown", onKeyDown);
-  }, [points, onChange, onSubmit, disabled]);
+  }, []);
 
   function moveSelection(event: ReactKeyboardEvent) {
     const step = { ArrowRight: 1, ArrowDown: 1, ArrowLeft: -1, ArrowUp: -1 }[event.key];

@@ -22,6 +22,13 @@ function renderPage() {
   return { onAuthProblem };
 }
 
+/** Like a person: press the digit, see it selected, then press Enter. */
+async function chooseByKeyAndSubmit(key: string, label: string) {
+  fireEvent.keyDown(document.body, { key });
+  await waitFor(() => expect(screen.getByRole("radio", { name: label }).getAttribute("aria-checked")).toBe("true"));
+  fireEvent.keyDown(document.body, { key: "Enter" });
+}
+
 const submitButton = () => screen.getByRole("button", { name: /^(Submit|Saving…)$/ });
 
 describe("ComparePage", () => {
@@ -243,11 +250,9 @@ describe("ComparePage", () => {
     });
     renderPage();
     await screen.findByTestId("candidate-A");
-    fireEvent.keyDown(document.body, { key: "1" });
-    fireEvent.keyDown(document.body, { key: "Enter" });
+    await chooseByKeyAndSubmit("1", "A is much better");
     await waitFor(() => expect(screen.getByTestId("candidate-A").textContent).toContain("Answer A for 2"));
-    fireEvent.keyDown(document.body, { key: "1" });
-    fireEvent.keyDown(document.body, { key: "Enter" });
+    await chooseByKeyAndSubmit("1", "A is much better");
     await screen.findByText("Judged this session: 2");
 
     const [first] = sentBodies(fetchMock, "POST", judgmentPath(1)) as { idempotency_key: string }[];
