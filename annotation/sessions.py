@@ -26,6 +26,7 @@ from .models import (
     TaskCandidate,
 )
 from .prompt_import import messages_content_hash
+from .selectors import assignment_display
 
 # A live turn is held for its owner, not leased from a shared pool.
 LIVE_TURN_HOLD = timedelta(days=7)
@@ -156,8 +157,6 @@ def session_display(conversation: Conversation) -> dict:
         assignment = Assignment.objects.filter(
             task__prompt=turn, status=Assignment.Status.PENDING
         ).first()
-    from .selectors import assignment_display
-
     return {
         "id": conversation.pk,
         "project": conversation.project.slug,
