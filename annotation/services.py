@@ -91,11 +91,13 @@ def _claim_gold_or_reask(
         reask_available=original is not None,
     )
     try:
-        if source == "gold":
-            return _assignment_create(task_id=rng.choice(gold_ids), annotator=annotator, rng=rng)
-        if source == "reask":
-            assert original is not None
-            return _reask_create(original, annotator)
+        with transaction.atomic():  # a failed insert must not poison an outer transaction
+            if source == "gold":
+                task_id = rng.choice(gold_ids)
+                return _assignment_create(task_id=task_id, annotator=annotator, rng=rng)
+            if source == "reask":
+                assert original is not None
+                return _reask_create(original, annotator)
     except IntegrityError:
         return None  # a concurrent request of the same annotator got it first
     return None
@@ -117,13 +119,9 @@ def _reask_create(original: Judgment, annotator: AbstractBaseUser) -> Assignment
         TaskCandidate(task=task, completion_id=c.completion_id, position=c.position)
         for c in source.candidates.all()
     )
-    now = timezone.now()
-    return Assignment.objects.create(
-        task=task,
-        annotator=annotator,
-        shown_order=swapped(original.shown_order),
-        claimed_at=now,
-        expires_at=now + timedelta(seconds=source.project.lease_seconds),
+    hold = timedelta(seconds=source.project.lease_seconds)
+    return assignment_lease(
+        task=task, annotator=annotator, shown_order=swapped(original.shown_order), hold=hold
     )
 
 
@@ -181,13 +179,21 @@ def _assignment_create(
     )
     # Randomised display order guards the data against position bias.
     shown_order = rng.sample(candidate_ids, k=len(candidate_ids))
+    hold = timedelta(seconds=task.project.lease_seconds)
+    return assignment_lease(task=task, annotator=annotator, shown_order=shown_order, hold=hold)
+
+
+def assignment_lease(
+    *, task: Task, annotator: AbstractBaseUser, shown_order: list[int], hold: timedelta
+) -> Assignment:
+    """Reserve ``task`` for ``annotator`` for ``hold``, showing candidates in ``shown_order``."""
     now = timezone.now()
     return Assignment.objects.create(
         task=task,
         annotator=annotator,
         shown_order=shown_order,
         claimed_at=now,
-        expires_at=now + timedelta(seconds=task.project.lease_seconds),
+        expires_at=now + hold,
     )
 
 

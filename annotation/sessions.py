@@ -10,7 +10,6 @@ from datetime import timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.utils import timezone
 
 from models_serving.client import Candidate
 
@@ -110,13 +109,8 @@ def turn_attach_candidates(
             TaskCandidate(task=task, completion=c, position=i) for i, c in enumerate(completions)
         )
         shown = (rng or random.Random()).sample([c.pk for c in completions], k=len(completions))
-        now = timezone.now()
-        Assignment.objects.create(
-            task=task,
-            annotator=conversation.owner,
-            shown_order=shown,
-            claimed_at=now,
-            expires_at=now + LIVE_TURN_HOLD,
+        services.assignment_lease(
+            task=task, annotator=conversation.owner, shown_order=shown, hold=LIVE_TURN_HOLD
         )
     return task
 
