@@ -1,41 +1,21 @@
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Count, F, Q, QuerySet
+from django.db.models import Count, F, QuerySet
 from django.db.models.functions import Length
-from django.utils import timezone
 
+from . import queue_sql
 from .access import projects_for
 from .answers import LABELS
 from .models import Assignment, Completion, Judgment, Project, Role, Task
 from .quality import PairJudgment
 
 
-def assignments_pending_for(
-    annotator: AbstractBaseUser, *, project: Project | None = None
-) -> list[Assignment]:
-    """The annotator's live leases, oldest first."""
-    pending = Assignment.objects.filter(
-        annotator=annotator,
-        status=Assignment.Status.PENDING,
-        expires_at__gt=timezone.now(),
-        task__kind=Task.Kind.PAIRWISE,  # live-session turns are judged in their session
-    ).select_related("task__project")
-    if project is not None:
-        pending = pending.filter(task__project=project)
-    return list(pending.order_by("claimed_at")[:50])
-
-
-def task_next_claimable_id(
-    annotator: AbstractBaseUser, *, project: Project | None = None
-) -> int | None:
-    """Lock and return the oldest claimable task no other transaction holds (call in atomic)."""
-    locked = _claimable(annotator, project).select_for_update(skip_locked=True, of=("self",))
-    return locked.values_list("id", flat=True).first()
-
-
 def task_claimable_ids(
     annotator: AbstractBaseUser, *, project: Project | None = None, limit: int = 20
 ) -> list[int]:
-    """Tasks with a free slot that this annotator has never been assigned, oldest first."""
+    """Tasks with a free slot that this annotator has never been assigned, oldest first.
+
+    The ORM statement of what ``queue_sql.claimable_task_lock`` claims; tests compare them.
+    """
     return list(_claimable(annotator, project).values_list("id", flat=True)[:limit])
 
 
@@ -54,12 +34,6 @@ def _claimable(annotator: AbstractBaseUser, project: Project | None) -> QuerySet
         .exclude(assignments__annotator=annotator)
         .order_by("id")
     )
-
-
-def project_mixing_quality_checks(annotator: AbstractBaseUser) -> Project | None:
-    """The annotator's first project that interleaves gold items or re-asks, if any."""
-    projects = projects_for(annotator, min_role=Role.ANNOTATOR)
-    return projects.filter(Q(gold_rate__gt=0) | Q(reask_rate__gt=0)).order_by("id").first()
 
 
 def gold_task_ids_for(annotator: AbstractBaseUser, project: Project, limit: int = 20) -> list[int]:
@@ -91,19 +65,17 @@ def judgment_to_reask(annotator: AbstractBaseUser, project: Project) -> Judgment
 
 def assignment_display(assignment: Assignment) -> dict:
     """What an annotator sees: the prompt and candidates labelled A/B, never model names."""
-    task = assignment.task
-    contents = dict(task.completions.values_list("id", "content"))
-    labels = LABELS
-    project = task.project
+    view = queue_sql.task_view(task_id=assignment.task_id)
+    project = view.project
     return {
         "id": assignment.pk,
-        "project": task.project,
-        "prompt": task.prompt.messages,
+        "project": project,
+        "prompt": view.prompt,
         "candidates": [
-            {"label": labels[i], "content": contents[cid]}
+            {"label": LABELS[i], "content": view.contents[cid]}
             for i, cid in enumerate(assignment.shown_order)
         ],
-        "interface": task.interface,
+        "interface": view.interface,
         "scale": [p.as_dict() for p in project.scale()],
         "allow_both_bad": project.allow_both_bad,
         "rating_rubric": project.rating_rubric,

@@ -74,6 +74,55 @@ class NextAssignmentSerializer(serializers.Serializer):
     assignment = AssignmentSerializer(allow_null=True)
 
 
+_DATETIME = serializers.DateTimeField()
+
+
+def assignment_data(display: dict | None) -> dict | None:
+    """``AssignmentSerializer(display).data``, built directly.
+
+    The annotator loop returns one of these per call, and instantiating the nested
+    serializer tree cost more CPU than the rest of the response; the schema still comes
+    from AssignmentSerializer, and tests/annotation/test_api.py checks the two agree.
+    """
+    if display is None:
+        return None
+    project = display["project"]
+    return {
+        "id": display["id"],
+        "project": {"slug": project.slug, "name": project.name, "guidelines": project.guidelines},
+        "prompt": [{"role": m["role"], "content": m["content"]} for m in display["prompt"]],
+        "candidates": [
+            {"label": c["label"], "content": c["content"]} for c in display["candidates"]
+        ],
+        "interface": display["interface"],
+        "scale": [
+            {
+                "value": p["value"],
+                "label": p["label"],
+                "winner": p["winner"],
+                "strength": p["strength"],
+            }
+            for p in display["scale"]
+        ],
+        "allow_both_bad": display["allow_both_bad"],
+        "rating_rubric": {str(k): str(v) for k, v in display["rating_rubric"].items()},
+        "rating_aspects": [str(a) for a in display["rating_aspects"]],
+        "guidelines_version": display["guidelines_version"],
+        "expires_at": _DATETIME.to_representation(display["expires_at"]),
+    }
+
+
+def judgment_data(judgment) -> dict:
+    """``JudgmentSerializer(judgment).data``, built directly (see ``assignment_data``)."""
+    return {
+        "id": judgment.pk,
+        "kind": judgment.kind,
+        "choice": judgment.choice,
+        "both_bad": judgment.both_bad,
+        "created_at": _DATETIME.to_representation(judgment.created_at),
+    }
+
+
 class RewriteSerializer(serializers.Serializer):
     label = serializers.ChoiceField(choices=list(LABELS))
     content = serializers.CharField(max_length=100_000, trim_whitespace=False)

@@ -9,7 +9,8 @@ from django.utils import timezone
 
 from models_serving.client import Candidate
 
-from . import selectors
+from . import queue_sql, selectors
+from .access import AccessDenied
 from .answers import FLAGS, Answer, InvalidInput, Rules, judgment_fields
 from .assignment_policy import draw_source, swapped
 from .likert import scale_points
@@ -53,34 +54,47 @@ def assignments_expire_stale(*, now=None) -> int:
 
 
 def assignment_claim_next(
-    *, annotator: AbstractBaseUser, project: Project | None = None, rng: random.Random | None = None
+    *,
+    annotator: AbstractBaseUser,
+    project: Project | None = None,
+    project_id: int | None = None,
+    rng: random.Random | None = None,
 ) -> Assignment | None:
     """Hand the annotator one task: their oldest pending one if any, else claim a free slot.
 
     Resuming instead of claiming again is what stops task hoarding (one lease per annotator
-    unless the project allows more for clients that prefetch).
+    unless the project allows more for clients that prefetch). ``project`` (or its id)
+    limits the claim to one project; otherwise any project the annotator belongs to.
     """
-    leases = selectors.assignments_pending_for(annotator, project=project)
-    if leases and len(leases) >= min(a.task.project.max_pending for a in leases):
-        return leases[0]
+    if project is not None:
+        project_id = project.pk
+    leases = queue_sql.pending_leases(
+        annotator_id=annotator.pk, project_id=project_id, now=timezone.now()
+    )
+    if leases and len(leases) >= min(lease.max_pending for lease in leases):
+        return Assignment.objects.get(pk=leases[0].assignment_id)
     rng = rng or random.Random()
-    claimed = _claim_gold_or_reask(annotator, project, rng) or _claim_free_slot(
-        annotator, project, rng
+    claimed = _claim_gold_or_reask(annotator, project_id, rng) or _claim_free_slot(
+        annotator, project_id, rng
     )
     if claimed is None and assignments_expire_stale():
         # Beat returns expired leases every minute; an empty queue should not wait for it.
-        claimed = _claim_free_slot(annotator, project, rng)
-    return claimed or (leases[0] if leases else None)
+        claimed = _claim_free_slot(annotator, project_id, rng)
+    if claimed is None and leases:
+        return Assignment.objects.get(pk=leases[0].assignment_id)
+    return claimed
 
 
 def _claim_gold_or_reask(
-    annotator: AbstractBaseUser, project: Project | None, rng: random.Random
+    annotator: AbstractBaseUser, project_id: int | None, rng: random.Random
 ) -> Assignment | None:
     """Interleave gold items and swapped re-asks at the project's rates."""
-    if project is None:
-        project = selectors.project_mixing_quality_checks(annotator)
-    if project is None or (project.gold_rate <= 0 and project.reask_rate <= 0):
+    mix = queue_sql.quality_mix(
+        annotator_id=annotator.pk, is_superuser=annotator.is_superuser, project_id=project_id
+    )
+    if mix is None:
         return None
+    project = Project.objects.get(pk=mix.project_id)
     gold_ids = selectors.gold_task_ids_for(annotator, project) if project.gold_rate > 0 else []
     original = selectors.judgment_to_reask(annotator, project) if project.reask_rate > 0 else None
     source = draw_source(
@@ -93,8 +107,12 @@ def _claim_gold_or_reask(
     try:
         with transaction.atomic():  # a failed insert must not poison an outer transaction
             if source == "gold":
-                task_id = rng.choice(gold_ids)
-                return _assignment_create(task_id=task_id, annotator=annotator, rng=rng)
+                return _assignment_create(
+                    task_id=rng.choice(gold_ids),
+                    annotator_id=annotator.pk,
+                    lease_seconds=project.lease_seconds,
+                    rng=rng,
+                )
             if source == "reask":
                 assert original is not None
                 return _reask_create(original, annotator)
@@ -144,7 +162,22 @@ CLAIM_ATTEMPTS = 5
 
 
 def _claim_free_slot(
-    annotator: AbstractBaseUser, project: Project | None, rng: random.Random
+    annotator: AbstractBaseUser, project_id: int | None, rng: random.Random
+) -> Assignment | None:
+    """Claim in the given project, else in the annotator's projects, oldest project first."""
+    if project_id is not None:
+        return _claim_free_slot_in(annotator, project_id, rng)
+    for candidate_project in queue_sql.annotating_project_ids(
+        annotator_id=annotator.pk, is_superuser=annotator.is_superuser
+    ):
+        claimed = _claim_free_slot_in(annotator, candidate_project, rng)
+        if claimed is not None:
+            return claimed
+    return None
+
+
+def _claim_free_slot_in(
+    annotator: AbstractBaseUser, project_id: int, rng: random.Random
 ) -> Assignment | None:
     """One short transaction: lock a free task nobody else holds, take a slot, lease it.
 
@@ -154,33 +187,40 @@ def _claim_free_slot(
     for _ in range(CLAIM_ATTEMPTS):
         try:
             with transaction.atomic():
-                task_id = selectors.task_next_claimable_id(annotator, project=project)
-                if task_id is None:
-                    return None
-                claimed = Task.objects.filter(pk=task_id, slots_taken__lt=F("overlap")).update(
-                    slots_taken=F("slots_taken") + 1
+                found = queue_sql.claimable_task_lock(
+                    annotator_id=annotator.pk,
+                    is_superuser=annotator.is_superuser,
+                    project_id=project_id,
                 )
-                if claimed != 1:
+                if found is None:
+                    return None
+                if not queue_sql.slot_take(task_id=found.task_id):
                     continue  # someone else took the last slot first
-                return _assignment_create(task_id=task_id, annotator=annotator, rng=rng)
+                return _assignment_create(
+                    task_id=found.task_id,
+                    annotator_id=annotator.pk,
+                    lease_seconds=found.lease_seconds,
+                    rng=rng,
+                )
         except IntegrityError:
             continue  # a concurrent request of the same annotator got this task
     return None
 
 
 def _assignment_create(
-    *, task_id: int, annotator: AbstractBaseUser, rng: random.Random
+    *, task_id: int, annotator_id: int, lease_seconds: int, rng: random.Random
 ) -> Assignment:
-    task = Task.objects.select_related("project", "prompt").get(pk=task_id)
-    candidate_ids = list(
-        TaskCandidate.objects.filter(task=task)
-        .order_by("position")
-        .values_list("completion_id", flat=True)
-    )
+    candidate_ids = queue_sql.candidate_ids(task_id=task_id)
     # Randomised display order guards the data against position bias.
     shown_order = rng.sample(candidate_ids, k=len(candidate_ids))
-    hold = timedelta(seconds=task.project.lease_seconds)
-    return assignment_lease(task=task, annotator=annotator, shown_order=shown_order, hold=hold)
+    now = timezone.now()
+    return queue_sql.assignment_insert(
+        task_id=task_id,
+        annotator_id=annotator_id,
+        shown_order=shown_order,
+        claimed_at=now,
+        expires_at=now + timedelta(seconds=lease_seconds),
+    )
 
 
 def assignment_lease(
@@ -201,59 +241,89 @@ def assignment_lease(
 class SubmitResult:
     judgment: Judgment
     created: bool
+    project_id: int
+
+
+_CLOSED = {
+    Assignment.Status.SUBMITTED: "this task has already been judged",
+    Assignment.Status.SKIPPED: "this task was skipped; its slot went back to the pool",
+}
+_LAPSED = "the time reserved for this task ran out; load the next one"
 
 
 def judgment_submit(
     *, assignment: Assignment, idempotency_key: str, **answer_fields
 ) -> SubmitResult:
+    """Store the verdict on ``assignment``; see ``judgment_submit_by_id``."""
+    return judgment_submit_by_id(
+        annotator_id=assignment.annotator_id,
+        assignment_id=assignment.pk,
+        idempotency_key=idempotency_key,
+        **answer_fields,
+    )
+
+
+def judgment_submit_by_id(
+    *, annotator_id: int, assignment_id: int, idempotency_key: str, **answer_fields
+) -> SubmitResult:
     """Store the annotator's verdict once; a repeat with the same key returns the first one.
 
     ``answer_fields`` are those of ``answers.Answer`` (choice, ranking, ratings, thumbs, …).
-    A submit after the lease expired is refused (409) even if nobody else took the task
-    yet: the slot may already be promised to another annotator.
+    Another annotator's assignment is AccessDenied, exactly like a missing one. A submit
+    after the lease expired is refused (409) even if nobody else took the task yet: the
+    slot may already be promised to another annotator.
     """
     answer = Answer(**answer_fields)
-    fields = judgment_fields(answer, assignment.shown_order, _rules(assignment.task))
     try:
         with transaction.atomic():
-            # of=("self",): lock only the assignment row, never the shared task/project rows.
-            locked = (
-                Assignment.objects.select_for_update(of=("self",))
-                .select_related("task__project")
-                .get(pk=assignment.pk)
+            # Locks only the assignment row, never the shared task/project rows.
+            target = queue_sql.submit_target_lock(
+                assignment_id=assignment_id, annotator_id=annotator_id, now=timezone.now()
             )
-            existing = _judgment_by_key(locked.annotator_id, idempotency_key)
-            if existing is not None:
-                return _repeat_or_conflict(existing, locked)
-            if locked.status == Assignment.Status.SUBMITTED:
-                raise JudgmentConflict("this task has already been judged")
-            if locked.status == Assignment.Status.SKIPPED:
-                raise JudgmentConflict("this task was skipped; its slot went back to the pool")
-            if locked.is_expired():
-                raise JudgmentConflict("the time reserved for this task ran out; load the next one")
-            judgment = _judgment_create(locked, fields, idempotency_key)
-            locked.status = Assignment.Status.SUBMITTED
-            locked.save(update_fields=["status"])
-            if locked.task.kind == Task.Kind.LIVE_TURN:
+            if target is None:
+                raise AccessDenied(f"no assignment {assignment_id}")
+            fields = judgment_fields(answer, target.shown_order, _rules(target))
+            if target.status != Assignment.Status.PENDING or target.lapsed:
+                existing = _judgment_by_key(annotator_id, idempotency_key)
+                if existing is not None:
+                    return _repeat_or_conflict(existing, target.assignment_id, target.project_id)
+                raise JudgmentConflict(_CLOSED.get(target.status, _LAPSED))
+            judgment = queue_sql.judgment_insert(
+                {
+                    "assignment_id": assignment_id,
+                    "task_id": target.task_id,
+                    "annotator_id": annotator_id,
+                    "scale_kind": target.scale_kind,
+                    "shown_order": target.shown_order,
+                    "guidelines_version": target.guidelines_version,
+                    "idempotency_key": idempotency_key,
+                    **fields,
+                }
+            )
+            if judgment is None:  # the key is taken; this assignment is still open
+                existing = _judgment_by_key(annotator_id, idempotency_key)
+                assert existing is not None
+                return _repeat_or_conflict(existing, assignment_id, target.project_id)
+            queue_sql.assignment_mark_submitted(assignment_id=assignment_id)
+            if target.task_kind == Task.Kind.LIVE_TURN:
                 from .sessions import session_continue_from
 
                 session_continue_from(judgment)
-            return SubmitResult(judgment=judgment, created=True)
+            return SubmitResult(judgment=judgment, created=True, project_id=target.project_id)
     except IntegrityError:
         # Lost a race against a concurrent submit with the same key (SQLite has no row lock).
-        existing = _judgment_by_key(assignment.annotator_id, idempotency_key)
+        existing = _judgment_by_key(annotator_id, idempotency_key)
         if existing is None:
             raise
-        return _repeat_or_conflict(existing, assignment)
+        return _repeat_or_conflict(existing, assignment_id, existing.task.project_id)
 
 
-def _rules(task: Task) -> Rules:
-    project = task.project
+def _rules(target: queue_sql.SubmitTarget) -> Rules:
     return Rules(
-        interface=task.interface,
-        scale=project.scale(),
-        allow_both_bad=project.allow_both_bad,
-        aspects=list(project.rating_aspects),
+        interface=target.interface,
+        scale=scale_points(target.scale_kind, target.custom_scale),
+        allow_both_bad=target.allow_both_bad,
+        aspects=list(target.rating_aspects),
     )
 
 
@@ -261,24 +331,10 @@ def _judgment_by_key(annotator_id: int, key: str) -> Judgment | None:
     return Judgment.objects.filter(annotator_id=annotator_id, idempotency_key=key).first()
 
 
-def _repeat_or_conflict(existing: Judgment, assignment: Assignment) -> SubmitResult:
-    if existing.assignment_id != assignment.pk:
+def _repeat_or_conflict(existing: Judgment, assignment_id: int, project_id: int) -> SubmitResult:
+    if existing.assignment_id != assignment_id:
         raise JudgmentConflict("idempotency_key was already used for another assignment")
-    return SubmitResult(judgment=existing, created=False)
-
-
-def _judgment_create(assignment: Assignment, fields: dict, key: str) -> Judgment:
-    project = assignment.task.project
-    return Judgment.objects.create(
-        assignment=assignment,
-        task_id=assignment.task_id,
-        annotator_id=assignment.annotator_id,
-        scale_kind=project.scale_kind,
-        shown_order=assignment.shown_order,
-        guidelines_version=project.guidelines_version,
-        idempotency_key=key,
-        **fields,
-    )
+    return SubmitResult(judgment=existing, created=False, project_id=project_id)
 
 
 def assignment_skip(*, assignment: Assignment, reason: str) -> None:

@@ -20,6 +20,8 @@ from .serializers import (
     NextAssignmentSerializer,
     SkipSerializer,
     SubmitAndNextSerializer,
+    assignment_data,
+    judgment_data,
 )
 
 
@@ -86,15 +88,17 @@ class NextAssignmentView(APIView):
     def get(self, request: Request) -> Response:
         assignment = services.assignment_claim_next(annotator=request.user)
         display = selectors.assignment_display(assignment) if assignment else None
-        return Response(NextAssignmentSerializer({"assignment": display}).data)
+        return Response({"assignment": assignment_data(display)})
 
 
 def _submit(request: Request, assignment_id: int) -> services.SubmitResult:
     """Shared by submit and submit-and-next: parse, check access, call the service."""
     data = JudgmentCreateSerializer(data=request.data)
     data.is_valid(raise_exception=True)
-    assignment = access_assignment_by_id(request.user, assignment_id)
-    return services.judgment_submit(assignment=assignment, **data.validated_data)
+    # The service reads the assignment only if it is the caller's (AccessDenied otherwise).
+    return services.judgment_submit_by_id(
+        annotator_id=request.user.pk, assignment_id=assignment_id, **data.validated_data
+    )
 
 
 def _created_or_repeat(result: services.SubmitResult) -> int:
@@ -114,7 +118,7 @@ class JudgmentSubmitView(APIView):
     )
     def post(self, request: Request, assignment_id: int) -> Response:
         result = _submit(request, assignment_id)
-        return Response(JudgmentSerializer(result.judgment).data, status=_created_or_repeat(result))
+        return Response(judgment_data(result.judgment), status=_created_or_repeat(result))
 
 
 class SubmitAndNextView(APIView):
@@ -130,13 +134,14 @@ class SubmitAndNextView(APIView):
     )
     def post(self, request: Request, assignment_id: int) -> Response:
         result = _submit(request, assignment_id)
-        project = result.judgment.task.project
-        following = services.assignment_claim_next(annotator=request.user, project=project)
+        following = services.assignment_claim_next(
+            annotator=request.user, project_id=result.project_id
+        )
         body = {
-            "judgment": result.judgment,
-            "next": selectors.assignment_display(following) if following else None,
+            "judgment": judgment_data(result.judgment),
+            "next": assignment_data(selectors.assignment_display(following) if following else None),
         }
-        return Response(SubmitAndNextSerializer(body).data, status=_created_or_repeat(result))
+        return Response(body, status=_created_or_repeat(result))
 
 
 class SkipView(APIView):
@@ -151,10 +156,10 @@ class SkipView(APIView):
         assignment = access_assignment_by_id(request.user, assignment_id)
         services.assignment_skip(assignment=assignment, reason=data.validated_data["reason"])
         following = services.assignment_claim_next(
-            annotator=request.user, project=assignment.task.project
+            annotator=request.user, project_id=assignment.task.project_id
         )
         display = selectors.assignment_display(following) if following else None
-        return Response(NextAssignmentSerializer({"assignment": display}).data)
+        return Response({"assignment": assignment_data(display)})
 
 
 class InviteAcceptView(APIView):

@@ -68,7 +68,7 @@ def show_queries(client) -> str:
             wall_ms = 1000 * (time.perf_counter() - started)
         print_queries(label, response.status_code, wall_ms, ctx.captured_queries)
         # The last query filtering on "never assigned to this annotator" is the claim itself.
-        claims = [q["sql"] for q in ctx if "NOT (EXISTS" in q["sql"]]
+        claims = [q["sql"] for q in ctx if "NOT EXISTS" in q["sql"]]
         claim_sql = claims[-1] if claims else claim_sql
     following = client.get(f"{API}/next/").json()["assignment"]["id"]
     with CaptureQueriesContext(connection) as ctx:
@@ -100,11 +100,12 @@ def connection_cost(rounds: int = 50) -> None:
 
 
 def annotate(client, rounds: int) -> tuple[float, float]:
-    """Label `rounds` pairs (next + judgment); return mean wall and CPU ms per annotation."""
+    """Label `rounds` pairs with submit-and-next; return mean wall and CPU ms per annotation."""
     started, cpu_started = time.perf_counter(), time.process_time()
+    assignment_id = client.get(f"{API}/next/").json()["assignment"]["id"]
     for _ in range(rounds):
-        assignment_id = client.get(f"{API}/next/").json()["assignment"]["id"]
-        client.post(f"{API}/{assignment_id}/judgment/", body(), JSON)
+        reply = client.post(f"{API}/{assignment_id}/submit-and-next/", body(), JSON)
+        assignment_id = reply.json()["next"]["id"]
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     return 1000 * wall / rounds, 1000 * cpu / rounds
 
@@ -129,6 +130,7 @@ def profile_annotations(client, rounds: int = 300) -> None:
     profiler.disable()
     print(f"\n## cProfile of {rounds} more annotations")
     pstats.Stats(profiler).sort_stats("cumulative").print_stats(35)
+    pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
 
 
 def explain_claim(sql: str, *, half_done: bool) -> None:

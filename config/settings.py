@@ -73,6 +73,10 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "config.urls"
+# config/asgi.py: these paths (regexes) run on Django's ASGI handler, every other one as
+# WSGI on a pool of WEB_THREADS threads per web process.
+ASGI_NATIVE_PATHS: list[str] = [r"/api/v1/sessions/\d+/stream/"]
+WEB_THREADS = env.int("WEB_THREADS", default=8)
 ASGI_APPLICATION = "config.asgi.application"
 WSGI_APPLICATION = "config.wsgi.application"
 
@@ -98,8 +102,8 @@ DATABASES["default"]["ATOMIC_REQUESTS"] = False
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.bool(
     "DATABASE_POOL", default=True
 ):
-    # Under ASGI every request runs in a fresh thread, so without a pool each request
-    # opens a new Postgres connection (3-7 ms and a backend process each).
+    # Requests run on pooled threads (config/asgi.py); without a pool each request would
+    # open a new Postgres connection (3-7 ms and a backend process each).
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": env.int("DATABASE_POOL_MIN", default=2),
         "max_size": env.int("DATABASE_POOL_MAX", default=20),
@@ -137,7 +141,7 @@ CSRF_COOKIE_HTTPONLY = False  # the SPA reads it to send X-CSRFToken
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
+        "annotation.authentication.TokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -159,6 +163,9 @@ SPECTACULAR_SETTINGS = {
         "RoleEnum": "annotation.models.Role.choices",
         "CandidateLabelEnum": "annotation.answers.LABEL_CHOICES",
         "MessageRoleEnum": [("system", "system"), ("user", "user"), ("assistant", "assistant")],
+        "TrainingJobKindEnum": "training_jobs.models.TrainingJob.Kind",
+        "ModelEndpointKindEnum": "models_serving.models.ModelEndpoint.Kind",
+        "ModelVersionKindEnum": "models_serving.models.ModelVersion.Kind",
     },
 }
 

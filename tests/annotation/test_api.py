@@ -167,3 +167,34 @@ def test_token_auth_for_scripts(project):
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
     assert client.get("/api/v1/auth/me/").status_code == 200
+
+
+@pytest.mark.parametrize("interface", ["pairwise", "rating"])
+def test_fast_representations_equal_the_documented_serializers(interface):
+    """The hot views build their JSON directly; it must be what the schema's serializers give."""
+    from annotation import selectors, services
+    from annotation.serializers import (
+        AssignmentSerializer,
+        JudgmentSerializer,
+        assignment_data,
+        judgment_data,
+    )
+    from factories import multi_task
+
+    project = ProjectFactory(
+        rating_aspects=["helpfulness"], guidelines="Be <b>fair</b>", scale_kind="eight_point"
+    )
+    if interface == "pairwise":
+        pair_task(project, texts=("one", "two"))
+        answer = {"choice": 2}
+    else:
+        multi_task(project, "rating", ["one", "two", "three"])
+        answer = {"ratings": {x: {"overall": 3, "helpfulness": 4} for x in "ABC"}}
+    annotator = member(project)
+    assignment = services.assignment_claim_next(annotator=annotator)
+    display = selectors.assignment_display(assignment)
+    assert assignment_data(display) == AssignmentSerializer(display).data
+    result = services.judgment_submit(assignment=assignment, idempotency_key="k1", **answer)
+    assert judgment_data(result.judgment) == JudgmentSerializer(result.judgment).data
+    stored = Judgment.objects.get(pk=result.judgment.pk)
+    assert judgment_data(stored) == judgment_data(result.judgment)
