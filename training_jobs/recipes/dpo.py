@@ -9,34 +9,49 @@ Self-contained (no Django) so the same file runs in a Celery-spawned child proce
 ``<output_dir>.tmp`` and renames it to ``output_dir`` only once the checkpoint (model, tokenizer)
 and ``metrics.json`` are fully written, so an ``output_dir`` that exists is always complete and a
 ``.tmp`` sibling marks a run that died.
+
+Multi-turn data: a row's ``prompt`` may hold earlier user *and* assistant turns; TRL renders them
+with the chat template as context and masks them out of the loss, so only the final (chosen or
+rejected) assistant turn is trained. Unrolling a conversation into one example per assistant turn
+needs a judged pair for every turn, which Arbiter's export does not carry (a task's earlier
+assistant turns are fixed context, not candidates), so there is no unroll switch here: an exporter
+with per-turn pairs writes one row per judged turn, earlier turns as its prompt, and this recipe
+trains those rows as they are.
 """
 
-import argparse
+import hashlib
 import json
-import math
-import shutil
+import os
 import sys
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
-import transformers
-import trl
+import peft
+from accelerate.utils import is_peft_model
 from datasets import Dataset
-from transformers import (
-    AutoTokenizer,
-    TrainerCallback,
-    TrainerControl,
-    TrainerState,
-    TrainingArguments,
-)
+from transformers import AutoTokenizer, PreTrainedTokenizerBase
 from trl import DPOConfig, DPOTrainer
 
-ProgressFn = Callable[[dict[str, Any]], None]
-PREFERENCE_COLUMNS = ("prompt", "chosen", "rejected")
+from .common import (
+    ProgressFn,
+    ProgressRecorder,
+    config_from_dict,
+    file_sha256,
+    finish_run_dir,
+    library_versions,
+    load_preference_rows,
+    recipe_main,
+    resolve_device,
+    split_by_prompt,
+    start_run_dir,
+    use_bf16,
+)
+
+# The losses this recipe is tested with. `robust` is the label-smoothed (noisy-label) DPO.
+LOSS_TYPES = ("sigmoid", "ipo", "robust", "hinge")
 
 
 @dataclass
@@ -52,11 +67,29 @@ class DPORecipeConfig:
         metadata={"help": "Starting policy (a local checkpoint dir); also the frozen reference."}
     )
     output_dir: str = field(metadata={"help": "Where the final checkpoint and metrics.json go."})
+    data_snapshot_id: str | None = field(
+        default=None,
+        metadata={"help": "Id of the exported snapshot; copied into metrics.json for provenance."},
+    )
     beta: float = field(
-        default=0.1, metadata={"help": "Strength of the KL penalty towards the reference."}
+        default=0.1,
+        metadata={
+            "help": "Strength of the KL penalty towards the reference (τ of IPO for loss 'ipo')."
+        },
     )
     loss_type: str = field(
-        default="sigmoid", metadata={"help": "TRL DPO loss: sigmoid, ipo, hinge, robust, ..."}
+        default="sigmoid",
+        metadata={
+            "help": "sigmoid (DPO), ipo (squared loss on length-normalised log-ratios), robust "
+            "(DPO unbiased for labels flipped with probability `label_smoothing`) or hinge."
+        },
+    )
+    label_smoothing: float = field(
+        default=0.0,
+        metadata={
+            "help": "Assumed share of flipped preference labels, in [0, 0.5); only the robust loss "
+            "uses it (since TRL 0.29 the sigmoid loss ignores it, so it is refused there)."
+        },
     )
     learning_rate: float = field(
         default=1e-6,
@@ -72,11 +105,47 @@ class DPORecipeConfig:
     max_length: int = field(
         default=512,
         metadata={
-            "help": "Max tokens of prompt+completion; longer pairs are cut at the end and pairs "
-            "whose prompt alone fills it are dropped (see `train_rows_used` in metrics.json)."
+            "help": "Max tokens of prompt+completion; longer pairs are cut at the end "
+            "(`rows_truncated`) and pairs whose prompt alone fills it are dropped "
+            "(`rows_dropped_for_length`)."
         },
     )
-    seed: int = field(default=0, metadata={"help": "Seed for data order and initialisation."})
+    eval_fraction: float = field(
+        default=0.0,
+        metadata={
+            "help": "Share of distinct prompts held out, with all their pairs, for the held-out "
+            "implicit-reward accuracy and margin. 0 trains on everything."
+        },
+    )
+    seed: int = field(default=0, metadata={"help": "Seed for the split, data order and init."})
+    precompute_ref_log_probs: bool = field(
+        default=True,
+        metadata={
+            "help": "Score the data with the reference once before training, so the reference "
+            "model is not held in memory next to the policy (about half the peak memory)."
+        },
+    )
+    ref_logps_cache_dir: str | None = field(
+        default=None,
+        metadata={
+            "help": "Keep precomputed reference log-probs here, keyed by data snapshot, reference "
+            "checkpoint, max_length and precision, so a re-run or a β sweep reuses them. None "
+            "keeps them for this run only."
+        },
+    )
+    lora_r: int = field(
+        default=0,
+        metadata={
+            "help": "0 trains every weight; >0 trains LoRA adapters of this rank instead (for "
+            "big models) and merges them into the saved checkpoint."
+        },
+    )
+    lora_alpha: int = field(default=16, metadata={"help": "LoRA scaling numerator (α / r)."})
+    lora_dropout: float = field(default=0.0, metadata={"help": "Dropout on the LoRA input."})
+    lora_target_modules: str = field(
+        default="all-linear",
+        metadata={"help": "Modules that get adapters: 'all-linear' or a comma-separated list."},
+    )
     device: str = field(
         default="auto",
         metadata={"help": "auto (CUDA when available), cpu or cuda. bf16 is used on CUDA."},
@@ -85,39 +154,161 @@ class DPORecipeConfig:
         default=False, metadata={"help": "Trade compute for memory on big models."}
     )
 
+    def __post_init__(self) -> None:
+        if self.loss_type not in LOSS_TYPES:
+            raise ValueError(f"loss_type must be one of {LOSS_TYPES}, not {self.loss_type!r}")
+        if not 0.0 <= self.label_smoothing < 0.5:
+            raise ValueError("label_smoothing must be in [0, 0.5)")
+        if self.label_smoothing and self.loss_type != "robust":
+            raise ValueError("label_smoothing only acts with loss_type='robust' in TRL >= 0.29")
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "DPORecipeConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown DPO config fields: {unknown}")
-        return cls(**data)
+        return config_from_dict(cls, data)
+
+
+class RefLogpsCache:
+    """Reference log-probs kept on disk across runs (book §8.3: compute them once).
+
+    One JSON file per key — data snapshot, reference checkpoint, and the settings that change
+    the numbers — mapping a digest of each row's token ids to its (chosen, rejected) log-probs.
+    Rows are looked up by digest, so another held-out split of the same snapshot still hits.
+    """
+
+    def __init__(self, directory: Path, key: dict[str, Any]) -> None:
+        name = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:32]
+        self.path = directory / f"ref-logps-{name}.json"
+        self.key = key
+
+    def lookup(self, digests: list[str]) -> tuple[list[float], list[float]] | None:
+        rows = self._read()
+        if not all(digest in rows for digest in digests):
+            return None
+        return [rows[d][0] for d in digests], [rows[d][1] for d in digests]
+
+    def store(self, digests: list[str], chosen: list[float], rejected: list[float]) -> None:
+        rows = self._read()
+        rows.update({d: [c, r] for d, c, r in zip(digests, chosen, rejected, strict=True)})
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Another job may write the same key at the same time: write aside, then swap in whole.
+        scratch = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
+        scratch.write_text(json.dumps({"key": self.key, "rows": rows}))
+        scratch.replace(self.path)
+
+    def _read(self) -> dict[str, list[float]]:
+        if not self.path.exists():
+            return {}
+        return json.loads(self.path.read_text())["rows"]
+
+
+def row_digest(prompt_ids: list[int], chosen_ids: list[int], rejected_ids: list[int]) -> str:
+    return hashlib.sha256(json.dumps([prompt_ids, chosen_ids, rejected_ids]).encode()).hexdigest()
+
+
+def checkpoint_fingerprint(model_path: str) -> str:
+    """A content hash of a checkpoint dir, so a retrained checkpoint at the same path misses."""
+    path = Path(model_path)
+    if not path.is_dir():
+        return model_path  # a hub id: offline, its name is all there is
+    digest = hashlib.sha256()
+    # Top-level files only: the weights, config and tokenizer live there, while subfolders such as
+    # Trainer's checkpoint-*/ hold optimizer state that does not change the model.
+    for file in sorted(p for p in path.iterdir() if p.is_file()):
+        digest.update(f"{file.relative_to(path)}\0{file_sha256(file)}\n".encode())
+    return digest.hexdigest()
+
+
+class ArbiterDPOTrainer(DPOTrainer):
+    """DPOTrainer that counts what TRL drops or truncates and reuses cached reference log-probs."""
+
+    def __init__(self, *args: Any, ref_logps_cache: RefLogpsCache | None, **kwargs: Any) -> None:
+        # Set before TRL's __init__, which prepares the data and precomputes reference log-probs.
+        self.ref_logps_cache = ref_logps_cache
+        self.ref_logps_cache_hits: list[bool] = []
+        self.dropped_for_length: dict[str, int] = {}
+        self.truncated: dict[str, int] = {}
+        super().__init__(*args, **kwargs)
+
+    def _prepare_dataset(  # type: ignore[override]  # map-style datasets only
+        self,
+        dataset: Dataset,
+        processing_class: PreTrainedTokenizerBase,
+        args: DPOConfig,
+        dataset_name: str,
+    ) -> Dataset:
+        prepared = super()._prepare_dataset(dataset, processing_class, args, dataset_name)
+        # TRL drops rows whose prompt alone reaches max_length and its collator silently cuts
+        # the rest at max_length; count both.
+        self.dropped_for_length[dataset_name] = len(dataset) - len(prepared)
+        self.truncated[dataset_name] = count_truncated(prepared, args.max_length)
+        return prepared
+
+    def _precompute_ref_logps(self, dataset: Dataset, name: str, batch_size: int) -> Dataset:
+        if self.ref_logps_cache is None:
+            return super()._precompute_ref_logps(dataset, name, batch_size)
+        digests = [
+            row_digest(row["prompt_ids"], row["chosen_ids"], row["rejected_ids"])
+            for row in dataset.select_columns(["prompt_ids", "chosen_ids", "rejected_ids"])
+        ]
+        cached = self.ref_logps_cache.lookup(digests)
+        self.ref_logps_cache_hits.append(cached is not None)
+        if cached is not None:
+            chosen, rejected = cached
+            dataset = dataset.add_column("ref_chosen_logps", chosen)
+            return dataset.add_column("ref_rejected_logps", rejected)
+        dataset = super()._precompute_ref_logps(dataset, name, batch_size)
+        if self.accelerator.is_main_process:
+            self.ref_logps_cache.store(
+                digests, list(dataset["ref_chosen_logps"]), list(dataset["ref_rejected_logps"])
+            )
+        return dataset
+
+    def ref_logps_cache_status(self) -> str:
+        if self.ref_logps_cache is None or not self.ref_logps_cache_hits:
+            return "off"
+        return "hit" if all(self.ref_logps_cache_hits) else "miss"
+
+
+def count_truncated(dataset: Dataset, max_length: int | None) -> int:
+    """Rows whose prompt plus longer completion exceeds max_length (the collator cuts them)."""
+    if max_length is None:
+        return 0
+    columns = dataset.select_columns(["prompt_ids", "chosen_ids", "rejected_ids"])
+    return sum(
+        len(row["prompt_ids"]) + max(len(row["chosen_ids"]), len(row["rejected_ids"])) > max_length
+        for row in columns
+    )
 
 
 def run_dpo(config: DPORecipeConfig, progress: ProgressFn | None = None) -> dict[str, Any]:
     """Train, write checkpoint + metrics.json into ``config.output_dir`` and return the metrics."""
     started = time.monotonic()
     output_dir = Path(config.output_dir)
-    if output_dir.exists():
-        raise FileExistsError(f"{output_dir} already exists; refusing to overwrite a finished run")
-    scratch_dir = output_dir.with_name(output_dir.name + ".tmp")
-    shutil.rmtree(scratch_dir, ignore_errors=True)  # left by a run that died
-
+    scratch_dir = start_run_dir(output_dir)
     device = resolve_device(config.device)
-    rows = load_preference_rows(Path(config.data_path))
+    data_path = Path(config.data_path)
+    data_sha256 = file_sha256(data_path)
+    rows = load_preference_rows(data_path)
+    train_rows, eval_rows = split_by_prompt(
+        rows, eval_fraction=config.eval_fraction, seed=config.seed
+    )
     recorder = ProgressRecorder(progress)
-    trainer = DPOTrainer(
+    trainer = ArbiterDPOTrainer(
         model=config.model_path,
         args=trl_config(config, device, scratch_dir),
-        train_dataset=Dataset.from_list(rows),
+        train_dataset=Dataset.from_list(train_rows),
+        eval_dataset=Dataset.from_list(eval_rows) if eval_rows else None,
         processing_class=AutoTokenizer.from_pretrained(config.model_path),
         callbacks=[recorder],
+        peft_config=lora_config(config),
+        ref_logps_cache=ref_logps_cache(config, device, data_sha256),
     )
+    if len(trainer.train_dataset) == 0:
+        raise ValueError(f"every training prompt fills max_length={config.max_length}")
+    lora = lora_summary(trainer)
     result = trainer.train()
-    # Trainer turns the KV cache off for training and would save it off; servers want it on.
-    trainer.model.config.use_cache = True
-    # Every rank calls save_model: sharded (FSDP/ZeRO-3) weights are gathered there.
-    trainer.save_model(str(scratch_dir))
+    evaluation = evaluate(trainer) if eval_rows else {}
+    save_policy(trainer, scratch_dir)
     if not trainer.is_world_process_zero():
         return {}
 
@@ -125,74 +316,49 @@ def run_dpo(config: DPORecipeConfig, progress: ProgressFn | None = None) -> dict
         "train_loss_final": recorder.last_loss(),
         "train_loss_mean": result.training_loss,
         "loss_history": recorder.history,
-        "train_rows": len(rows),
-        # TRL silently drops pairs whose prompt alone fills max_length.
+        "data_rows": len(rows),
+        "train_rows": len(train_rows),
         "train_rows_used": len(trainer.train_dataset),
+        "eval_rows": len(eval_rows),
+        "eval_rows_used": len(eval_rows) - trainer.dropped_for_length.get("eval", 0),
+        "rows_dropped_for_length": sum(trainer.dropped_for_length.values()),
+        "rows_truncated": sum(trainer.truncated.values()),
+        **held_out_metrics(evaluation),
         "steps": result.global_step,
+        "ref_logps_cache": trainer.ref_logps_cache_status(),
+        "lora": lora,
         "device": device,
+        "precision": "bf16" if use_bf16(device) else "fp32",
         "versions": library_versions(),
+        "data_snapshot_id": config.data_snapshot_id,
+        "data_sha256": data_sha256,
         "seconds": round(time.monotonic() - started, 3),
         "config": asdict(config),
     }
-    (scratch_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    # Last, so that `output_dir` existing means the run finished.
-    scratch_dir.rename(output_dir)
+    finish_run_dir(scratch_dir, output_dir, metrics)
     return metrics
 
 
-def resolve_device(device: str) -> str:
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device='cuda' was asked for but CUDA is not available")
-    if device not in ("cpu", "cuda"):
-        raise ValueError(f"device must be auto, cpu or cuda, not {device!r}")
-    return device
-
-
-def load_preference_rows(path: Path) -> list[dict[str, Any]]:
-    """Read the JSONL, keeping only prompt/chosen/rejected with plain {role, content} messages.
-
-    Extra columns are dropped here rather than left to TRL: a stray `images` or `tools` column
-    would switch TRL onto another code path, and ragged metadata can break Arrow's schema.
-    """
-    rows = []
-    with path.open(encoding="utf-8") as lines:
-        for line_no, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            record = json.loads(line)
-            missing = [column for column in PREFERENCE_COLUMNS if column not in record]
-            if missing:
-                raise ValueError(f"{path}:{line_no}: missing {missing}")
-            rows.append({column: _plain_messages(record[column]) for column in PREFERENCE_COLUMNS})
-    if not rows:
-        raise ValueError(f"{path} holds no preference rows")
-    return rows
-
-
-def _plain_messages(value: Any) -> Any:
-    if isinstance(value, list):
-        return [{"role": m["role"], "content": m["content"]} for m in value]
-    return value  # TRL's standard (plain-text) format passes through untouched
-
-
 def trl_config(config: DPORecipeConfig, device: str, output_dir: Path) -> DPOConfig:
-    on_cuda = device == "cuda"
     return DPOConfig(
         output_dir=str(output_dir),
         beta=config.beta,
         loss_type=[config.loss_type],
+        label_smoothing=config.label_smoothing,
         learning_rate=config.learning_rate,
         max_steps=config.max_steps,
         per_device_train_batch_size=config.per_device_train_batch_size,
+        per_device_eval_batch_size=config.per_device_train_batch_size,
         max_length=config.max_length,
+        precompute_ref_log_probs=config.precompute_ref_log_probs,
         seed=config.seed,
-        use_cpu=not on_cuda,
+        use_cpu=device == "cpu",
         # TRL turns bf16 on by default, even on CPU where it is slow and lossy.
-        bf16=on_cuda and torch.cuda.is_bf16_supported(),
+        bf16=use_bf16(device),
         # The new name of `gradient_checkpointing`, which TRL sets to True by default.
         activation_checkpointing=config.gradient_checkpointing,
+        # Otherwise evaluation runs a second forward per batch to hand logits to compute_metrics.
+        prediction_loss_only=True,
         logging_steps=1,
         save_strategy="no",  # the recipe saves once, atomically, at the end
         report_to="none",
@@ -200,72 +366,82 @@ def trl_config(config: DPORecipeConfig, device: str, output_dir: Path) -> DPOCon
     )
 
 
-class ProgressRecorder(TrainerCallback):
-    """Keeps the per-step log history and forwards each logged step to ``progress``."""
-
-    def __init__(self, progress: ProgressFn | None) -> None:
-        self.progress = progress
-        self.history: list[dict[str, float | None]] = []
-
-    def on_log(
-        self,
-        args: TrainingArguments,
-        state: TrainerState,
-        control: TrainerControl,
-        logs: dict[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        # The end-of-training summary is logged without a per-step "loss".
-        if not state.is_world_process_zero or not logs or "loss" not in logs:
-            return
-        entry = {"step": state.global_step, **_numbers(logs)}
-        self.history.append(entry)
-        if self.progress is not None:
-            self.progress({"total": state.max_steps, **entry})
-
-    def last_loss(self) -> float | None:
-        return self.history[-1].get("loss") if self.history else None
+def lora_config(config: DPORecipeConfig) -> peft.LoraConfig | None:
+    if config.lora_r <= 0:
+        return None
+    targets = config.lora_target_modules
+    return peft.LoraConfig(
+        r=config.lora_r,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        target_modules=targets if targets == "all-linear" else targets.split(","),
+        task_type="CAUSAL_LM",
+    )
 
 
-def _numbers(logs: dict[str, Any]) -> dict[str, float | None]:
-    # A diverged run logs NaN/inf; None keeps metrics.json and progress lines valid JSON.
+def ref_logps_cache(config: DPORecipeConfig, device: str, data_sha256: str) -> RefLogpsCache | None:
+    if config.ref_logps_cache_dir is None or not config.precompute_ref_log_probs:
+        return None
+    key = {
+        "data_sha256": data_sha256,
+        "reference": checkpoint_fingerprint(config.model_path),
+        "max_length": config.max_length,
+        "precision": "bf16" if use_bf16(device) else "fp32",
+        "trl": library_versions()["trl"],
+    }
+    return RefLogpsCache(Path(config.ref_logps_cache_dir), key)
+
+
+def lora_summary(trainer: DPOTrainer) -> dict[str, Any] | None:
+    if not is_peft_model(trainer.model):
+        return None
+    trainable, total = trainer.model.get_nb_trainable_parameters()
+    lora = trainer.model.peft_config["default"]
     return {
-        key: float(value) if math.isfinite(value) else None
-        for key, value in logs.items()
-        if isinstance(value, int | float)
+        "r": lora.r,
+        "alpha": lora.lora_alpha,
+        "trainable_parameters": trainable,
+        "total_parameters": total,
+        "peft": peft.__version__,
     }
 
 
-def library_versions() -> dict[str, str]:
+def evaluate(trainer: DPOTrainer) -> dict[str, float]:
+    if not trainer.eval_dataset:  # every held-out prompt filled max_length
+        return {}
+    return trainer.evaluate()
+
+
+def held_out_metrics(evaluation: dict[str, float]) -> dict[str, float | None]:
+    # TRL's figures are means over eval batches; β·log-ratio is DPO's implicit reward.
     return {
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        "trl": trl.__version__,
+        "eval_loss": evaluation.get("eval_loss"),
+        "eval_reward_accuracy": evaluation.get("eval_rewards/accuracies"),
+        "eval_reward_margin": evaluation.get("eval_rewards/margins"),
+        "eval_reward_chosen": evaluation.get("eval_rewards/chosen"),
+        "eval_reward_rejected": evaluation.get("eval_rewards/rejected"),
     }
 
 
-def jsonl_progress_writer(path: Path) -> ProgressFn:
-    """Append each progress event as one JSON line, flushed so a watcher sees it at once."""
-
-    def write(event: dict[str, Any]) -> None:
-        with path.open("a", encoding="utf-8") as out:
-            out.write(json.dumps(event) + "\n")
-            out.flush()
-
-    return write
+def save_policy(trainer: DPOTrainer, scratch_dir: Path) -> None:
+    # Trainer turns the KV cache off for training and would save it off; servers want it on.
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    if not is_peft_model(model):
+        model.config.use_cache = True
+        # Every rank calls save_model: sharded (FSDP/ZeRO-3) weights are gathered there.
+        trainer.save_model(str(scratch_dir))
+        return
+    # Servers load plain checkpoints, so the adapters are merged into the base weights. Merging
+    # needs whole weights on one rank: LoRA under ZeRO-3/FSDP is not supported here.
+    if trainer.is_world_process_zero():
+        merged = model.merge_and_unload()
+        merged.config.use_cache = True
+        merged.save_pretrained(scratch_dir)
+        trainer.processing_class.save_pretrained(scratch_dir)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="DPO on an exported preference dataset.")
-    parser.add_argument("--config", type=Path, required=True, help="JSON file of DPORecipeConfig.")
-    parser.add_argument("--progress-file", type=Path, help="Append JSON progress lines here.")
-    args = parser.parse_args(argv)
-    config = DPORecipeConfig.from_dict(json.loads(args.config.read_text()))
-    progress = jsonl_progress_writer(args.progress_file) if args.progress_file else None
-    metrics = run_dpo(config, progress)
-    json.dump(metrics, sys.stdout)
-    sys.stdout.write("\n")
-    return 0
+    return recipe_main("DPO on an exported preference dataset.", DPORecipeConfig, run_dpo, argv)
 
 
 if __name__ == "__main__":
