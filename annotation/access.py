@@ -3,11 +3,17 @@
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import QuerySet
 
+from models_serving.models import ModelEndpoint, ModelVersion
+
 from .models import ROLE_RANK, Assignment, Conversation, Membership, Project, Role
 
 
 class AccessDenied(Exception):
     """Raised when the caller may not see or change an object; views answer 404/403."""
+
+
+class RoleRequired(Exception):
+    """The caller's role is too low for something that belongs to no project; views answer 403."""
 
 
 def user_role(user: AbstractBaseUser | AnonymousUser) -> Role | None:
@@ -60,3 +66,32 @@ def access_conversation_by_id(
     if conversation is None:
         raise AccessDenied(f"no conversation {conversation_id}")
     return conversation
+
+
+def access_require_role(user: AbstractBaseUser | AnonymousUser, *, min_role: Role) -> None:
+    """Resources shared by all projects (model endpoints) go by the highest role held anywhere."""
+    role = user_role(user)
+    if role is None or ROLE_RANK[role] < ROLE_RANK[min_role]:
+        raise RoleRequired(f"only {min_role.label.lower()}s may do this")
+
+
+def access_model_endpoint_by_id(
+    user: AbstractBaseUser, endpoint_id: int, *, min_role: Role
+) -> ModelEndpoint:
+    """Researchers read endpoints (never the API key: see the serializer); admins change them."""
+    access_require_role(user, min_role=min_role)
+    endpoint = ModelEndpoint.objects.filter(pk=endpoint_id).first()
+    if endpoint is None:
+        raise AccessDenied(f"no model endpoint {endpoint_id}")
+    return endpoint
+
+
+def access_model_version_by_id(
+    user: AbstractBaseUser, version_id: int, *, min_role: Role
+) -> ModelVersion:
+    """Researchers read versions to pick them for rounds; admins change them."""
+    access_require_role(user, min_role=min_role)
+    version = ModelVersion.objects.select_related("endpoint").filter(pk=version_id).first()
+    if version is None:
+        raise AccessDenied(f"no model version {version_id}")
+    return version

@@ -14,8 +14,10 @@ def exception_handler(exc, context):
         return None
     if isinstance(exc, exceptions.ValidationError) and isinstance(response.data, dict):
         errors = {k: v if isinstance(v, list) else [v] for k, v in response.data.items()}
-        fields = ", ".join(k for k in errors if k != "non_field_errors")
-        detail = f"Invalid input: {fields}." if fields else str(errors["non_field_errors"][0])
+        # An empty key is possible too: a query string like "?=x" names no field.
+        fields = ", ".join(k for k in errors if k and k != "non_field_errors")
+        first = next((str(v[0]) for v in errors.values() if v), "Invalid input.")
+        detail = f"Invalid input: {fields}." if fields else first
         response.data = {"detail": detail, "errors": errors}
     elif isinstance(exc, exceptions.ValidationError):
         response.data = {"detail": " ".join(map(str, response.data)), "errors": {}}
@@ -24,13 +26,15 @@ def exception_handler(exc, context):
 
 def _domain_error_response(exc: Exception) -> Response | None:
     """Services raise plain exceptions; this is the one place that maps them to HTTP."""
-    from .access import AccessDenied
+    from .access import AccessDenied, RoleRequired
     from .answers import InvalidInput
     from .services import JudgmentConflict
     from .sessions import SessionConflict
 
     if isinstance(exc, AccessDenied):
         return not_found(str(exc))  # someone else's object looks exactly like a missing one
+    if isinstance(exc, RoleRequired):
+        return Response({"detail": str(exc)}, status=status.HTTP_403_FORBIDDEN)
     if isinstance(exc, InvalidInput):
         return invalid(exc.field, str(exc))
     if isinstance(exc, JudgmentConflict | SessionConflict):

@@ -20,6 +20,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include("annotation.urls")),
     path("api/v1/", include("training_jobs.urls")),
+    path("api/v1/", include("annotation.endpoint_urls")),  # models_serving's, gated by roles
     path("healthz", healthz),
     # Everything else is a client-side route of the SPA.
     re_path(r"^(?!api/|admin/|static/).*$", spa_index, name="spa"),

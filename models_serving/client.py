@@ -5,25 +5,42 @@ itself. Errors come out typed so callers can turn them into clear messages.
 """
 
 import asyncio
+import math
+import random
 import time
+import weakref
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
-import httpx
 import openai
 from openai import AsyncOpenAI
+from openai.types.chat import ChatCompletion
+
+MAX_RETRY_DELAY = 8.0  # seconds; also the most of a server's Retry-After we are willing to wait
 
 
 class ModelServerError(Exception):
     """The model server could not produce a completion."""
 
+    def __init__(self, message: str, *, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
 
 class ModelServerUnavailable(ModelServerError):
-    """Connection refused, timed out or the server answered 5xx."""
+    """Connection refused, timed out or the server answered 429/5xx, after our retries."""
 
 
 class ModelServerRejected(ModelServerError):
     """The server refused the request (4xx): retrying the same request will not help."""
+
+
+class ModelServerMalformed(ModelServerError):
+    """The server answered 200 with something that is not a chat completion."""
+
+
+class ModelVersionDisabled(ModelServerError):
+    """An admin disabled the model version or its endpoint: nothing may be sent to it."""
 
 
 @dataclass(frozen=True)
@@ -46,6 +63,10 @@ class Candidate:
     completion_tokens: int | None
     latency_ms: int
     sampling_params: dict = field(default_factory=dict)
+    # [{"token": str, "logprob": float | None}, ...] when the endpoint returns logprobs.
+    logprobs: list[dict] | None = None
+    # Same text as an earlier candidate of its group even after redrawing with new seeds.
+    duplicate: bool = False
 
 
 @dataclass(frozen=True)
@@ -54,41 +75,118 @@ class ServerConfig:
     model: str
     api_key: str = "EMPTY"
     supports_n: bool = False
+    supports_logprobs: bool = False
+    max_concurrency: int = 4
     connect_timeout: float = 5.0
     read_timeout: float = 120.0
     max_retries: int = 2
+    retry_backoff: float = 0.5  # first retry's delay in seconds, doubled for each next one
+    duplicate_retries: int = 2  # redraws of a candidate whose text repeats an earlier one
+    default_sampling: SamplingParams = SamplingParams()
+    endpoint_id: int | None = None  # the ModelEndpoint / ModelVersion rows, when built from them
+    version_id: int | None = None
+
+
+# One gate per endpoint and event loop, shared by every ChatClient in the process: live streams
+# and bulk rounds together never exceed the endpoint's max_concurrency from one process.
+# asyncio primitives belong to one loop, hence the per-loop table (weak, so closed loops go).
+_Gates = dict[tuple[str, int], asyncio.Semaphore]
+_gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Gates] = weakref.WeakKeyDictionary()
+
+
+def endpoint_gate(config: ServerConfig) -> asyncio.Semaphore:
+    per_loop = _gates.setdefault(asyncio.get_running_loop(), {})
+    key = (config.base_url, config.max_concurrency)
+    if key not in per_loop:
+        per_loop[key] = asyncio.Semaphore(max(1, config.max_concurrency))
+    return per_loop[key]
 
 
 class ChatClient:
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
-        timeout = httpx.Timeout(config.read_timeout, connect=config.connect_timeout)
-        # The SDK retries connection errors, 408/409/429 and 5xx with backoff, never other 4xx.
+        timeout = openai.Timeout(
+            config.read_timeout, connect=config.connect_timeout, pool=config.read_timeout
+        )
+        # Retries are ours (see _request): the SDK's would also retry 408, 409 and any 4xx that
+        # carries `x-should-retry: true`, and would wait up to two minutes on a Retry-After.
         self._client = AsyncOpenAI(
-            base_url=config.base_url,
-            api_key=config.api_key,
-            timeout=timeout,
-            max_retries=config.max_retries,
+            base_url=config.base_url, api_key=config.api_key, timeout=timeout, max_retries=0
         )
 
     async def generate(
         self, messages: Sequence[dict], *, k: int, params: SamplingParams, base_seed: int = 0
     ) -> list[Candidate]:
-        """K candidates for one prefix: one ``n=k`` request if supported, else K seeded ones."""
-        if self.config.supports_n:
-            return await self._request(messages, n=k, params=params, seed=base_seed)
+        """K candidates for one prefix: one ``n=k`` request if supported, else K seeded ones.
+
+        A candidate whose text repeats an earlier one is redrawn with fresh seeds; if it still
+        repeats, it comes back with ``duplicate=True`` for the caller to handle.
+        """
+        candidates: list[Candidate] = []
+        if self.config.supports_n and k > 1:
+            candidates = (await self._request(messages, n=k, params=params, seed=base_seed))[:k]
+        # An endpoint may ignore `n` and answer with one choice; top up with seeded requests.
+        missing = range(len(candidates), k)
         batches = await asyncio.gather(
-            *(self._request(messages, n=1, params=params, seed=base_seed + i) for i in range(k))
+            *(self._request(messages, n=1, params=params, seed=base_seed + i) for i in missing)
         )
-        return [c for batch in batches for c in batch]
+        candidates += [c for batch in batches for c in batch]
+        return await self._redraw_duplicates(
+            messages, candidates, params=params, next_seed=base_seed + k
+        )
 
     async def close(self) -> None:
         await self._client.close()
 
+    async def _redraw_duplicates(
+        self,
+        messages: Sequence[dict],
+        candidates: list[Candidate],
+        *,
+        params: SamplingParams,
+        next_seed: int,
+    ) -> list[Candidate]:
+        seen: set[str] = set()
+        result = []
+        for candidate in candidates:
+            # Greedy decoding gives the same text for every seed: redrawing would only cost time.
+            tries = self.config.duplicate_retries if params.temperature > 0 else 0
+            while _comparable(candidate) in seen and tries > 0:
+                tries -= 1
+                try:
+                    [candidate] = await self._request(messages, n=1, params=params, seed=next_seed)
+                except ModelServerError:
+                    break  # keep the candidate we have, flagged below, rather than lose all K
+                finally:
+                    next_seed += 1
+            if _comparable(candidate) in seen:
+                candidate = replace(candidate, duplicate=True)
+            seen.add(_comparable(candidate))
+            result.append(candidate)
+        return result
+
     async def _request(
         self, messages: Sequence[dict], *, n: int, params: SamplingParams, seed: int
     ) -> list[Candidate]:
+        """One chat completion, retried on connection errors, 429 and 5xx; never on other 4xx."""
+        attempt = 0
+        while True:
+            try:
+                async with endpoint_gate(self.config):
+                    return await self._request_once(messages, n=n, params=params, seed=seed)
+            except ModelServerUnavailable as exc:
+                delay = _retry_delay(exc.__cause__, attempt, self.config.retry_backoff)
+                if attempt >= self.config.max_retries or delay is None:
+                    raise
+            attempt += 1
+            await asyncio.sleep(delay)  # outside the gate: a waiting retry holds no slot
+
+    async def _request_once(
+        self, messages: Sequence[dict], *, n: int, params: SamplingParams, seed: int
+    ) -> list[Candidate]:
         started = time.monotonic()
+        extra = {"logprobs": True} if self.config.supports_logprobs else {}
+        where = f"model server at {self.config.base_url}"
         try:
             response = await self._client.chat.completions.create(
                 model=self.config.model,
@@ -96,26 +194,46 @@ class ChatClient:
                 n=n,
                 seed=seed,
                 **params.as_dict(),
+                **extra,
             )
-        except (
-            openai.APIConnectionError,
-            openai.APITimeoutError,
-            openai.InternalServerError,
-        ) as exc:
-            raise ModelServerUnavailable(
-                f"model server at {self.config.base_url} is unavailable"
-            ) from exc
-        except openai.RateLimitError as exc:
-            raise ModelServerUnavailable("model server is overloaded (429)") from exc
+        except openai.APITimeoutError as exc:
+            raise ModelServerUnavailable(f"{where} did not answer in time") from exc
+        except openai.APIConnectionError as exc:
+            raise ModelServerUnavailable(f"{where} is unreachable") from exc
         except openai.APIStatusError as exc:
+            # Only our words and the status code: an upstream body may echo prompts or secrets.
+            code = exc.status_code
+            if code == 429 or code >= 500:
+                raise ModelServerUnavailable(
+                    f"{where} is unavailable (HTTP {code})", status_code=code
+                ) from exc
             raise ModelServerRejected(
-                f"model server refused the request ({exc.status_code})"
+                f"{where} refused the request (HTTP {code})", status_code=code
             ) from exc
+        except ValueError as exc:  # a 200 whose body is not JSON (a proxy's HTML page)
+            raise ModelServerMalformed(f"{where} answered with something other than JSON") from exc
         latency_ms = int((time.monotonic() - started) * 1000)
+        try:
+            return self._candidates(response, n=n, params=params, seed=seed, latency_ms=latency_ms)
+        except (AttributeError, TypeError, ValueError) as exc:
+            # The SDK builds its models without validating them, so a wrong shape shows up here.
+            raise ModelServerMalformed(f"{where} answered with no usable completion") from exc
+
+    def _candidates(
+        self,
+        response: ChatCompletion,
+        *,
+        n: int,
+        params: SamplingParams,
+        seed: int,
+        latency_ms: int,
+    ) -> list[Candidate]:
+        if not response.choices:
+            raise ValueError("no choices")
         usage = response.usage
         return [
             Candidate(
-                content=choice.message.content or "",
+                content=_storable(choice.message.content or ""),
                 model=response.model or self.config.model,
                 seed=seed,
                 finish_reason=choice.finish_reason or "",
@@ -123,9 +241,62 @@ class ChatClient:
                 completion_tokens=usage.completion_tokens if usage and n == 1 else None,
                 latency_ms=latency_ms,
                 sampling_params={**params.as_dict(), "n": n},
+                logprobs=parse_logprobs(choice.logprobs) if self.config.supports_logprobs else None,
             )
             for choice in response.choices
         ]
+
+
+def _retry_delay(cause: BaseException | None, attempt: int, backoff: float) -> float | None:
+    """Seconds to wait before retrying after ``cause``, or None when a retry cannot help."""
+    if isinstance(cause, openai.APITimeoutError) and _timed_out_reading(cause):
+        # The server took the request and stayed silent for the whole read timeout: another try
+        # would most likely hang as long again while an annotator waits.
+        return None
+    if isinstance(cause, openai.APIStatusError):
+        retry_after = _retry_after_seconds(cause.response.headers.get("retry-after"))
+        if retry_after is not None:
+            return retry_after
+    delay = min(backoff * 2**attempt, MAX_RETRY_DELAY)
+    return delay * random.uniform(0.75, 1.0)  # jitter, so clients that failed together spread
+
+
+def _timed_out_reading(exc: openai.APITimeoutError) -> bool:
+    # The SDK wraps httpx or httpx2 depending on its version; both name this exception so.
+    return type(exc.__cause__).__name__ == "ReadTimeout"
+
+
+def _retry_after_seconds(value: str | None) -> float | None:
+    try:
+        seconds = float(value) if value is not None else math.nan
+    except ValueError:
+        return None  # an HTTP date: rare from model servers, so fall back to our backoff
+    return seconds if 0 <= seconds <= MAX_RETRY_DELAY else None
+
+
+def parse_logprobs(choice_logprobs: object) -> list[dict] | None:
+    """The chosen tokens' logprobs as ``[{"token", "logprob"}]``; alternatives are dropped."""
+    tokens = getattr(choice_logprobs, "content", None)
+    if not tokens:
+        return None
+    return [
+        {
+            "token": _storable(t.token),
+            # vLLM reports -inf (or -9999.0) for impossible tokens; JSON and jsonb have no -inf.
+            "logprob": t.logprob if math.isfinite(t.logprob) else None,
+        }
+        for t in tokens
+    ]
+
+
+def _comparable(candidate: Candidate) -> str:
+    # Texts that differ only in surrounding whitespace look the same to an annotator.
+    return candidate.content.strip()
+
+
+def _storable(text: str) -> str:
+    """Postgres refuses NUL and unpaired surrogates in text; a model can emit either."""
+    return text.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
 
 
 def server_config_from_settings() -> ServerConfig:
@@ -147,13 +318,17 @@ def generate_many(
     *,
     k: int,
     params: SamplingParams,
-    max_concurrency: int = 4,
+    max_concurrency: int | None = None,
 ) -> list[list[Candidate] | ModelServerError]:
-    """K candidates for each prefix with bounded concurrency; a failed prefix yields its error."""
+    """K candidates for each prefix with bounded concurrency; a failed prefix yields its error.
+
+    ``max_concurrency`` bounds the prefixes in flight (default: the endpoint's own limit, which
+    also bounds the HTTP requests underneath).
+    """
 
     async def run() -> list[list[Candidate] | ModelServerError]:
         client = ChatClient(config)
-        gate = asyncio.Semaphore(max_concurrency)
+        gate = asyncio.Semaphore(max_concurrency or config.max_concurrency)
 
         async def one(index: int, prefix: Sequence[dict]) -> list[Candidate] | ModelServerError:
             async with gate:

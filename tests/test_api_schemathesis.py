@@ -42,6 +42,7 @@ from werkzeug.test import Client
 from annotation import services, sessions
 from annotation.models import Membership, Role
 from factories import ProjectFactory, UserFactory, pair_task
+from models_serving.models import ModelEndpoint, ModelVersion
 from training_jobs.models import TrainingJob
 
 pytestmark = pytest.mark.django_db
@@ -59,10 +60,20 @@ FUZZ_SETTINGS = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 # Where real values go (80% of the time); the generated rest must give 4xx, never 500.
-PATH_IDS = ("slug", "assignment_id", "task_id", "session_id", "turn_id", "job_id")
+PATH_IDS = (
+    "slug",
+    "assignment_id",
+    "task_id",
+    "session_id",
+    "turn_id",
+    "job_id",
+    "endpoint_id",
+    "version_id",
+)
 BINDINGS = {
     **{f"path.{name}": name for name in PATH_IDS},
     "body.project": "slug",
+    "body.endpoint": "endpoint_id",
     "body.chosen": "completion_id",
     "body.username": "username",
 }
@@ -112,6 +123,9 @@ def existing_ids() -> dict[str, list]:
     turn = sessions.session_add_user_turn(conversation=waiting, content="Hello?")
     fresh = sessions.session_start(project=researched, owner=user)
     job = TrainingJob.objects.create(project=researched, created_by=user)
+    # Port 9 refuses at once: the fuzzed health checks stay on this machine and stay quick.
+    endpoint = ModelEndpoint.objects.create(name="fuzz", base_url="http://127.0.0.1:9/v1")
+    version = ModelVersion.objects.create(endpoint=endpoint, model_name="m", label="M")
     return {
         "token": [Token.objects.create(user=user).key],
         "slug": sorted(p.slug for p in projects.values()),
@@ -121,6 +135,8 @@ def existing_ids() -> dict[str, list]:
         "session_id": [waiting.pk, fresh.pk],
         "turn_id": [turn.pk],
         "job_id": [job.pk],
+        "endpoint_id": [endpoint.pk],
+        "version_id": [version.pk],
         "username": [colleague.username, user.username],
     }
 
