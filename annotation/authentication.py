@@ -1,9 +1,13 @@
 """API token authentication in one plain query (scripts send a token with every call)."""
 
+import re
+
 from django.contrib.auth import get_user_model
 from rest_framework import exceptions
 from rest_framework.authentication import TokenAuthentication as DRFTokenAuthentication
 from rest_framework.authtoken.models import Token
+
+_KEY = re.compile(r"[0-9A-Za-z]{1,64}")  # DRF's keys are 40 hex digits
 
 
 class TokenAuthentication(DRFTokenAuthentication):
@@ -13,6 +17,8 @@ class TokenAuthentication(DRFTokenAuthentication):
     """
 
     def authenticate_credentials(self, key: str) -> tuple:
+        if not _KEY.fullmatch(key):  # e.g. a NUL byte, which Postgres refuses with an error
+            raise exceptions.AuthenticationFailed("Invalid token.")
         user_model = get_user_model()
         sql = (
             f"SELECT u.* FROM {Token._meta.db_table} t"

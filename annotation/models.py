@@ -61,6 +61,18 @@ class Project(models.Model):
     rating_aspects = models.JSONField(
         default=list, blank=True, help_text="Extra 1-5 aspects, e.g. helpfulness, correctness."
     )
+    buffer_size = models.PositiveIntegerField(
+        default=0,
+        help_text="Ready pairwise tasks kept generated ahead of annotators (0 = off).",
+    )
+    buffer_model_version = models.ForeignKey(
+        "models_serving.ModelVersion",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The version the buffer samples two candidates from.",
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:
@@ -196,25 +208,113 @@ class Prompt(models.Model):
         return f"prompt {self.pk} ({self.project_id})"
 
 
+class Round(models.Model):
+    """An on-policy collection round: the project's prompts sampled from model versions,
+    generated in bulk by a Celery task, then judged (book §11.2: weekly on-policy batches)."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        GENERATING = "generating", "Generating candidates"
+        COLLECTING = "collecting", "Collecting judgments"
+        CLOSED = "closed", "Closed"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="rounds")
+    name = models.CharField(max_length=200)
+    model_versions = models.ManyToManyField(
+        "models_serving.ModelVersion", related_name="rounds", help_text="Sampled in turn."
+    )
+    candidates_per_prompt = models.PositiveSmallIntegerField(default=2)
+    sampling_params = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
+    # Progress of bulk generation, for a progress bar: prompts done / failed of total.
+    generation_total = models.PositiveIntegerField(default=0)
+    generation_done = models.PositiveIntegerField(default=0)
+    generation_failed = models.PositiveIntegerField(default=0)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"round {self.name} ({self.project_id})"
+
+
+class RoundPrompt(models.Model):
+    """A prompt of a round and how its generation went (retried, then reported on failure)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        DONE = "done"
+        FAILED = "failed"
+
+    round = models.ForeignKey(Round, on_delete=models.CASCADE, related_name="round_prompts")
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="round_prompts")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error = models.CharField(max_length=300, blank=True, default="")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["round", "prompt"], name="uniq_round_prompt"),
+        ]
+
+    def __str__(self) -> str:
+        return f"prompt {self.prompt_id} of round {self.round_id}"
+
+
 class Completion(models.Model):
     """A candidate assistant reply to a prompt, with how it was produced."""
 
     prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="completions")
+    round = models.ForeignKey(
+        Round, null=True, blank=True, on_delete=models.CASCADE, related_name="completions"
+    )
     candidate_index = models.PositiveSmallIntegerField()
     content = models.TextField()
     model_name = models.CharField(max_length=500)
+    model_version = models.ForeignKey(
+        "models_serving.ModelVersion",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="completions",
+    )
+    endpoint = models.ForeignKey(
+        "models_serving.ModelEndpoint",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="completions",
+    )
     sampling_params = models.JSONField(default=dict)
     seed = models.BigIntegerField(null=True, blank=True)
     finish_reason = models.CharField(max_length=32, blank=True, default="")
     prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
     completion_tokens = models.PositiveIntegerField(null=True, blank=True)
     latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    logprobs = models.JSONField(
+        null=True, blank=True, help_text="[{token, logprob}] where the server returned them."
+    )
+    incomplete = models.BooleanField(
+        default=False, help_text="Cut off (disconnect, timeout) before the model finished."
+    )
+    duplicate = models.BooleanField(
+        default=False, help_text="Same text as another candidate even after regenerating."
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         constraints = [
-            # Makes generation idempotent: a retried job cannot add a third candidate.
-            models.UniqueConstraint(fields=["prompt", "candidate_index"], name="uniq_candidate"),
+            # Makes generation idempotent: a retried or redelivered job cannot add a candidate
+            # twice, per round (a prompt may be sampled again in a later round) or outside one.
+            models.UniqueConstraint(
+                fields=["round", "prompt", "candidate_index"], name="uniq_round_candidate"
+            ),
+            models.UniqueConstraint(
+                fields=["prompt", "candidate_index"],
+                condition=models.Q(round__isnull=True),
+                name="uniq_candidate",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -243,6 +343,9 @@ class Task(models.Model):
     )
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="tasks")
     prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="tasks")
+    round = models.ForeignKey(
+        Round, null=True, blank=True, on_delete=models.CASCADE, related_name="tasks"
+    )
     completions = models.ManyToManyField(Completion, through="TaskCandidate", related_name="tasks")
     overlap = models.PositiveSmallIntegerField(default=1)
     is_gold = models.BooleanField(default=False)

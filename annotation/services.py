@@ -7,7 +7,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from models_serving.client import Candidate
+from models_serving.client import Candidate, ServerConfig
 
 from . import queue_sql, selectors
 from .access import AccessDenied
@@ -22,6 +22,7 @@ from .models import (
     Judgment,
     Project,
     Prompt,
+    Round,
     Task,
     TaskCandidate,
 )
@@ -441,20 +442,35 @@ def prompts_import(*, project: Project, data: bytes, filename: str) -> PromptImp
     )
 
 
-def completion_store(*, prompt: Prompt, candidate_index: int, candidate: Candidate) -> Completion:
-    """Persist one generated candidate; storing the same index twice keeps the first."""
+def completion_store(
+    *,
+    prompt: Prompt,
+    candidate_index: int,
+    candidate: Candidate,
+    round: Round | None = None,
+    server: ServerConfig | None = None,
+) -> Completion:
+    """Persist one generated candidate; storing the same (round, index) twice keeps the first.
+
+    ``server`` (how it was generated) records the ModelVersion and endpoint rows it came from.
+    """
     completion, _ = Completion.objects.get_or_create(
         prompt=prompt,
+        round=round,
         candidate_index=candidate_index,
         defaults={
             "content": candidate.content,
             "model_name": candidate.model,
+            "model_version_id": server.version_id if server else None,
+            "endpoint_id": server.endpoint_id if server else None,
             "sampling_params": candidate.sampling_params,
             "seed": candidate.seed,
             "finish_reason": candidate.finish_reason,
             "prompt_tokens": candidate.prompt_tokens,
             "completion_tokens": candidate.completion_tokens,
             "latency_ms": candidate.latency_ms,
+            "logprobs": candidate.logprobs,
+            "duplicate": candidate.duplicate,
         },
     )
     return completion
@@ -469,7 +485,11 @@ _CANDIDATES_PER_INTERFACE = {
 
 
 def task_create(
-    *, prompt: Prompt, completions: list[Completion], interface: str = Interface.PAIRWISE
+    *,
+    prompt: Prompt,
+    completions: list[Completion],
+    interface: str = Interface.PAIRWISE,
+    round: Round | None = None,
 ) -> Task:
     low, high = _CANDIDATES_PER_INTERFACE[Interface(interface)]
     if not low <= len(completions) <= high:
@@ -480,6 +500,7 @@ def task_create(
             prompt=prompt,
             interface=interface,
             overlap=prompt.project.overlap,
+            round=round,
         )
         TaskCandidate.objects.bulk_create(
             TaskCandidate(task=task, completion=c, position=i) for i, c in enumerate(completions)

@@ -1,8 +1,36 @@
 from celery import shared_task
 
-from . import services
+from . import rounds, services
+from .models import Project
 
 
 @shared_task(name="annotation.tasks.expire_stale_assignments")
 def expire_stale_assignments() -> int:
     return services.assignments_expire_stale()
+
+
+@shared_task(
+    bind=True,
+    name="annotation.tasks.generate_round",
+    acks_late=True,
+    max_retries=rounds.MAX_ATTEMPTS,
+)
+def generate_round(self, round_id: int) -> dict:
+    """Bulk generation of a round (default queue: the GPU work is on the model server).
+
+    Prompts that failed this pass stay pending with an attempt counted; the task comes back
+    for them with backoff until each is done or has used its attempts (then reported failed).
+    """
+    result = rounds.round_generate(round_id=round_id)
+    if result.pending:
+        raise self.retry(countdown=min(300, 10 * 2**self.request.retries))
+    return {"done": result.done, "failed": result.failed}
+
+
+@shared_task(name="annotation.tasks.top_up_buffers")
+def top_up_buffers() -> int:
+    """Keep each project's configured number of ready tasks generated ahead of annotators."""
+    projects = Project.objects.filter(buffer_size__gt=0, buffer_model_version__isnull=False)
+    return sum(
+        rounds.buffer_top_up(project=p) for p in projects.select_related("buffer_model_version")
+    )

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import project_views, session_views, views
+from . import project_views, round_views, session_views, views
 
 urlpatterns = [
     path("auth/csrf/", views.CsrfView.as_view(), name="auth-csrf"),
@@ -53,6 +53,17 @@ urlpatterns = [
         name="task-gold",
     ),
     path("projects/<slug:slug>/members/", project_views.MembersView.as_view(), name="members"),
+    path("projects/<slug:slug>/rounds/", round_views.RoundListView.as_view(), name="round-list"),
+    path(
+        "projects/<slug:slug>/rounds/<int:round_id>/",
+        round_views.RoundDetailView.as_view(),
+        name="round-detail",
+    ),
+    path(
+        "projects/<slug:slug>/rounds/<int:round_id>/start/",
+        round_views.RoundStartView.as_view(),
+        name="round-start",
+    ),
     path(
         "projects/<slug:slug>/quality/",
         project_views.ProjectQualityView.as_view(),

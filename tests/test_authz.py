@@ -5,8 +5,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.test import APIClient
 
 from annotation import sessions
-from annotation.models import Role
+from annotation.models import Role, Round
 from factories import ProjectFactory, member, pair_task
+from models_serving.models import ModelEndpoint, ModelVersion
 from training_jobs.models import TrainingJob
 
 pytestmark = pytest.mark.django_db
@@ -28,6 +29,11 @@ def world(django_capture_on_commit_callbacks):
     fresh = sessions.session_start(project=project, owner=users["annotator"])
     waiting = sessions.session_start(project=project, owner=users["annotator"])
     turn = sessions.session_add_user_turn(conversation=waiting, content="Hello?")
+    # Port 9 refuses at once, so the admin's health check is quick and touches nothing real.
+    endpoint = ModelEndpoint.objects.create(name="authz", base_url="http://127.0.0.1:9/v1")
+    version = ModelVersion.objects.create(endpoint=endpoint, model_name="m", label="M")
+    draft = Round.objects.create(project=project, name="draft")
+    draft.model_versions.set([version])
     return {
         "project": project,
         "users": users,
@@ -38,6 +44,9 @@ def world(django_capture_on_commit_callbacks):
             "waiting": waiting.pk,
             "turn": turn.pk,
             "task": task.pk,
+            "endpoint": endpoint.pk,
+            "version": version.pk,
+            "round": draft.pk,
         },
     }
 
@@ -49,7 +58,18 @@ def _client(world, role) -> APIClient:
     return client
 
 
-# (method, path, body, expected status per role)
+READERS = {"anonymous": 403, "annotator": 403, "researcher": 200, "admin": 200, "outsider": 200}
+PROJECT_RESEARCHERS = {
+    "anonymous": 403,
+    "annotator": 404,
+    "researcher": 200,
+    "admin": 200,
+    "outsider": 404,
+}
+ADMIN_ONLY = {"anonymous": 403, "annotator": 403, "researcher": 403, "admin": 200, "outsider": 403}
+
+# (method, path, body, expected status per role); "{name}" in a path or a top-level body
+# string is replaced by the id of that object in the world.
 MATRIX = [
     ("get", "/api/v1/auth/csrf/", None, dict.fromkeys(ROLES, 204)),
     ("get", "/api/v1/auth/me/", None, {**dict.fromkeys(ROLES, 200), "anonymous": 403}),
@@ -187,6 +207,42 @@ MATRIX = [
         None,
         {"anonymous": 403, "annotator": 404, "researcher": 200, "admin": 200, "outsider": 404},
     ),
+    # Model endpoints and versions belong to no project: the highest role held anywhere
+    # decides, so a researcher elsewhere (outsider) reads them too. Admins change them.
+    ("get", "/api/v1/model-endpoints/", None, READERS),
+    (
+        "post",
+        "/api/v1/model-endpoints/",
+        {"name": "matrix-endpoint", "base_url": "http://127.0.0.1:9/v1"},
+        {**ADMIN_ONLY, "admin": 201},
+    ),
+    ("get", "/api/v1/model-endpoints/{endpoint}/", None, READERS),
+    ("patch", "/api/v1/model-endpoints/{endpoint}/", {"enabled": False}, ADMIN_ONLY),
+    ("post", "/api/v1/model-endpoints/{endpoint}/health/", None, ADMIN_ONLY),
+    ("get", "/api/v1/model-versions/", None, READERS),
+    (
+        "post",
+        "/api/v1/model-versions/",
+        {"endpoint": "{endpoint}", "model_name": "matrix-model", "label": "Matrix"},
+        {**ADMIN_ONLY, "admin": 201},
+    ),
+    ("get", "/api/v1/model-versions/{version}/", None, READERS),
+    ("patch", "/api/v1/model-versions/{version}/", {"label": "Renamed"}, ADMIN_ONLY),
+    # Rounds are project work: the project's researchers and admins only.
+    ("get", "/api/v1/projects/authz/rounds/", None, PROJECT_RESEARCHERS),
+    (
+        "post",
+        "/api/v1/projects/authz/rounds/",
+        {"name": "matrix round", "model_version_ids": ["{version}"], "prompt_count": 1},
+        {**PROJECT_RESEARCHERS, "researcher": 201, "admin": 201},
+    ),
+    ("get", "/api/v1/projects/authz/rounds/{round}/", None, PROJECT_RESEARCHERS),
+    (
+        "post",
+        "/api/v1/projects/authz/rounds/{round}/start/",
+        None,
+        {**PROJECT_RESEARCHERS, "researcher": 202, "admin": 202},
+    ),
 ]
 
 
@@ -202,12 +258,22 @@ def test_role_endpoint_matrix(
     assignment = holder.get("/api/v1/assignments/next/").json()["assignment"]
     url = path.format(assignment=assignment["id"], **world["ids"])
     kwargs = {"format": "json"}
+    if isinstance(body, dict):
+        body = {k: _filled(v, world["ids"]) for k, v in body.items()}
     if body == "UPLOAD":
         body = {"file": SimpleUploadedFile("p.jsonl", b'{"prompt": "hello"}\n')}
         kwargs = {"format": "multipart"}
     with django_capture_on_commit_callbacks(execute=False):
         response = getattr(_client(world, role), method)(url, body, **kwargs)
     assert response.status_code == expected[role], response.content
+
+
+def _filled(value, ids: dict):
+    if isinstance(value, str):
+        return value.format(**ids)
+    if isinstance(value, list):
+        return [_filled(item, ids) for item in value]
+    return value
 
 
 def test_training_job_list_is_scoped_to_callers_projects(world):
@@ -245,7 +311,19 @@ def test_matrix_covers_every_api_route():
 
     covered = {
         (
-            resolve(path.format(assignment=1, job=1, session=1, waiting=1, turn=1, task=1)).route,
+            resolve(
+                path.format(
+                    assignment=1,
+                    job=1,
+                    session=1,
+                    waiting=1,
+                    turn=1,
+                    task=1,
+                    endpoint=1,
+                    version=1,
+                    round=1,
+                )
+            ).route,
             method,
         )
         for method, path, _, _ in MATRIX

@@ -157,6 +157,95 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/model-endpoints/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Model endpoints (researchers read, without API keys) */
+        get: operations["v1_model_endpoints_list"];
+        put?: never;
+        /** Register a model endpoint (admins) */
+        post: operations["v1_model_endpoints_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/model-endpoints/{endpoint_id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One model endpoint (researchers read, without its API key) */
+        get: operations["v1_model_endpoints_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /** Change a model endpoint (admins) */
+        patch: operations["v1_model_endpoints_partial_update"];
+        trace?: never;
+    };
+    "/api/v1/model-endpoints/{endpoint_id}/health/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Check a model endpoint now (admins); the result is in last_health_* */
+        post: operations["v1_model_endpoints_health_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/model-versions/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Model versions to sample from, newest first (researchers) */
+        get: operations["v1_model_versions_list"];
+        put?: never;
+        /** Register a model version on an endpoint (admins) */
+        post: operations["v1_model_versions_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/model-versions/{version_id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One model version (researchers) */
+        get: operations["v1_model_versions_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /** Relabel, annotate or disable a model version (admins) */
+        patch: operations["v1_model_versions_partial_update"];
+        trace?: never;
+    };
     "/api/v1/projects/": {
         parameters: {
             query?: never;
@@ -238,6 +327,58 @@ export interface paths {
         get: operations["v1_projects_quality_retrieve"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/projects/{slug}/rounds/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The project's rounds */
+        get: operations["v1_projects_rounds_list"];
+        put?: never;
+        /** Create a draft round (researchers): prompts, model versions, sampling */
+        post: operations["v1_projects_rounds_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/projects/{slug}/rounds/{round_id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A round and its progress */
+        get: operations["v1_projects_rounds_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/projects/{slug}/rounds/{round_id}/start/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Start bulk generation of a draft round (a Celery task; watch the progress) */
+        post: operations["v1_projects_rounds_start_create"];
         delete?: never;
         options?: never;
         head?: never;
@@ -476,6 +617,22 @@ export interface components {
         CandidatesAttachRequest: {
             candidates: components["schemas"]["CandidateInRequest"][];
         };
+        /** @description Documents the shape of default_sampling_params; the checks are validate_sampling_params. */
+        DefaultSamplingParams: {
+            /** Format: double */
+            temperature?: number;
+            /** Format: double */
+            top_p?: number;
+            max_tokens?: number;
+        };
+        /** @description Documents the shape of default_sampling_params; the checks are validate_sampling_params. */
+        DefaultSamplingParamsRequest: {
+            /** Format: double */
+            temperature?: number;
+            /** Format: double */
+            top_p?: number;
+            max_tokens?: number;
+        };
         /**
          * @description * `unsafe` - unsafe
          *     * `nonsense` - nonsense
@@ -538,11 +695,6 @@ export interface components {
             /** @default  */
             comment?: string;
         };
-        /**
-         * @description * `dpo` - DPO policy
-         * @enum {string}
-         */
-        KindEnum: "dpo";
         LineError: {
             line: number;
             field: string;
@@ -586,11 +738,115 @@ export interface components {
          * @enum {string}
          */
         MessageRoleEnum: "system" | "user" | "assistant";
+        /** @description Admins write it; anyone who may read it gets everything but the API key. */
+        ModelEndpoint: {
+            readonly id: number;
+            name: string;
+            /** @description The server's OpenAI-compatible root, e.g. http://vllm:8000/v1. */
+            base_url: string;
+            readonly has_api_key: boolean;
+            kind?: components["schemas"]["ModelEndpointKindEnum"];
+            /** @description Honours n>1 in one request. */
+            supports_n?: boolean;
+            /** @description Returns token logprobs. */
+            supports_logprobs?: boolean;
+            /** @description Loads LoRA adapters at runtime. */
+            supports_lora?: boolean;
+            max_concurrency?: number;
+            default_sampling_params?: components["schemas"]["DefaultSamplingParams"];
+            enabled?: boolean;
+            readonly last_health_ok: boolean | null;
+            readonly last_health_detail: string;
+            /** Format: date-time */
+            readonly last_health_at: string | null;
+            /** Format: date-time */
+            readonly created_at: string;
+        };
+        /**
+         * @description * `vllm` - vLLM
+         *     * `openai-compatible` - OpenAI-compatible
+         *     * `transformers-serve` - transformers serve
+         * @enum {string}
+         */
+        ModelEndpointKindEnum: "vllm" | "openai-compatible" | "transformers-serve";
+        /** @description Admins write it; anyone who may read it gets everything but the API key. */
+        ModelEndpointRequest: {
+            name: string;
+            /** @description The server's OpenAI-compatible root, e.g. http://vllm:8000/v1. */
+            base_url: string;
+            /** @description Sent as a Bearer token; never returned. Omit to keep, send '' to clear. */
+            api_key?: string;
+            kind?: components["schemas"]["ModelEndpointKindEnum"];
+            /** @description Honours n>1 in one request. */
+            supports_n?: boolean;
+            /** @description Returns token logprobs. */
+            supports_logprobs?: boolean;
+            /** @description Loads LoRA adapters at runtime. */
+            supports_lora?: boolean;
+            max_concurrency?: number;
+            default_sampling_params?: components["schemas"]["DefaultSamplingParamsRequest"];
+            enabled?: boolean;
+        };
+        ModelVersion: {
+            readonly id: number;
+            /** Format: int64 */
+            endpoint: number;
+            readonly endpoint_name: string;
+            /** @description Sent as `model`: a model name, LoRA adapter or checkpoint path. */
+            model_name: string;
+            kind?: components["schemas"]["ModelVersionKindEnum"];
+            label: string;
+            notes?: string;
+            enabled?: boolean;
+            /** Format: date-time */
+            readonly created_at: string;
+        };
+        /**
+         * @description * `base` - Base model
+         *     * `lora` - LoRA adapter
+         *     * `checkpoint` - Full checkpoint
+         * @enum {string}
+         */
+        ModelVersionKindEnum: "base" | "lora" | "checkpoint";
+        ModelVersionRequest: {
+            /** Format: int64 */
+            endpoint: number;
+            /** @description Sent as `model`: a model name, LoRA adapter or checkpoint path. */
+            model_name: string;
+            kind?: components["schemas"]["ModelVersionKindEnum"];
+            label: string;
+            notes?: string;
+            enabled?: boolean;
+        };
         NextAssignment: {
             assignment: components["schemas"]["Assignment"] | null;
         };
         /** @enum {unknown} */
         NullEnum: null;
+        /** @description Admins write it; anyone who may read it gets everything but the API key. */
+        PatchedModelEndpointRequest: {
+            name?: string;
+            /** @description The server's OpenAI-compatible root, e.g. http://vllm:8000/v1. */
+            base_url?: string;
+            /** @description Sent as a Bearer token; never returned. Omit to keep, send '' to clear. */
+            api_key?: string;
+            kind?: components["schemas"]["ModelEndpointKindEnum"];
+            /** @description Honours n>1 in one request. */
+            supports_n?: boolean;
+            /** @description Returns token logprobs. */
+            supports_logprobs?: boolean;
+            /** @description Loads LoRA adapters at runtime. */
+            supports_lora?: boolean;
+            max_concurrency?: number;
+            default_sampling_params?: components["schemas"]["DefaultSamplingParamsRequest"];
+            enabled?: boolean;
+        };
+        /** @description Only the description and the enabled flag change; see VERSION_EDITABLE_FIELDS. */
+        PatchedModelVersionUpdateRequest: {
+            label?: string;
+            notes?: string;
+            enabled?: boolean;
+        };
         PatchedProjectSettingsRequest: {
             name?: string;
             guidelines?: string;
@@ -716,6 +972,46 @@ export interface components {
          * @enum {string}
          */
         RoleEnum: "annotator" | "researcher" | "admin";
+        Round: {
+            id: number;
+            name: string;
+            status: components["schemas"]["RoundStatusEnum"];
+            model_version_ids: number[];
+            candidates_per_prompt: number;
+            sampling_params: {
+                [key: string]: unknown;
+            };
+            generation_total: number;
+            generation_done: number;
+            generation_failed: number;
+            tasks: number;
+            judgments: number;
+            /** Format: date-time */
+            created_at: string;
+        };
+        RoundCreateRequest: {
+            name: string;
+            model_version_ids: number[];
+            /** @description These prompts; or leave out and give prompt_count to sample the pool. */
+            prompt_ids?: number[];
+            prompt_count?: number;
+            /** @default 2 */
+            candidates_per_prompt?: number;
+            sampling_params?: components["schemas"]["DefaultSamplingParamsRequest"];
+            /**
+             * @description Let prompts of earlier rounds be sampled again.
+             * @default false
+             */
+            allow_repeat?: boolean;
+        };
+        /**
+         * @description * `draft` - Draft
+         *     * `generating` - Generating candidates
+         *     * `collecting` - Collecting judgments
+         *     * `closed` - Closed
+         * @enum {string}
+         */
+        RoundStatusEnum: "draft" | "generating" | "collecting" | "closed";
         /**
          * @description * `five_point` - 5-point with tie
          *     * `eight_point` - 8-point without tie
@@ -812,7 +1108,7 @@ export interface components {
         };
         TrainingJob: {
             readonly id: number;
-            readonly kind: components["schemas"]["KindEnum"];
+            readonly kind: components["schemas"]["TrainingJobKindEnum"];
             readonly project: string;
             readonly status: components["schemas"]["TrainingJobStatusEnum"];
             /** @description Recipe overrides (beta, steps…). */
@@ -837,9 +1133,14 @@ export interface components {
         TrainingJobCreateRequest: {
             project: string;
             /** @default dpo */
-            kind?: components["schemas"]["KindEnum"];
+            kind?: components["schemas"]["TrainingJobKindEnum"];
             config?: components["schemas"]["TrainingConfigRequest"];
         };
+        /**
+         * @description * `dpo` - DPO policy
+         * @enum {string}
+         */
+        TrainingJobKindEnum: "dpo";
         /**
          * @description * `queued` - Queued
          *     * `running` - Running
@@ -1138,6 +1439,309 @@ export interface operations {
             };
         };
     };
+    v1_model_endpoints_list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelEndpoint"][];
+                };
+            };
+            /** @description Your role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    v1_model_endpoints_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ModelEndpointRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["ModelEndpointRequest"];
+                "multipart/form-data": components["schemas"]["ModelEndpointRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelEndpoint"];
+                };
+            };
+            /** @description Your role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    v1_model_endpoints_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                endpoint_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelEndpoint"];
+                };
+            };
+            /** @description Your role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No such model endpoint */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    v1_model_endpoints_partial_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                endpoint_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["PatchedModelEndpointRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["PatchedModelEndpointRequest"];
+                "multipart/form-data": components["schemas"]["PatchedModelEndpointRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelEndpoint"];
+                };
+            };
+            /** @description Your role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No such model endpoint */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    v1_model_endpoints_health_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                endpoint_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelEndpoint"];
+                };
+            };
+            /** @description Your role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No such model endpoint */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    v1_model_versions_list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelVersion"][];
+                };
+            };
+            /** @description Your role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    v1_model_versions_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ModelVersionRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["ModelVersionRequest"];
+                "multipart/form-data": components["schemas"]["ModelVersionRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelVersion"];
+                };
+            };
+            /** @description Your role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    v1_model_versions_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                version_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelVersion"];
+                };
+            };
+            /** @description Your role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No such model version */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    v1_model_versions_partial_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                version_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["PatchedModelVersionUpdateRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["PatchedModelVersionUpdateRequest"];
+                "multipart/form-data": components["schemas"]["PatchedModelVersionUpdateRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelVersion"];
+                };
+            };
+            /** @description Your role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No such model version */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
     v1_projects_list: {
         parameters: {
             query?: never;
@@ -1327,6 +1931,112 @@ export interface operations {
             };
             /** @description No access */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    v1_projects_rounds_list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Round"][];
+                };
+            };
+        };
+    };
+    v1_projects_rounds_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RoundCreateRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["RoundCreateRequest"];
+                "multipart/form-data": components["schemas"]["RoundCreateRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Round"];
+                };
+            };
+            /** @description Bad settings */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    v1_projects_rounds_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                round_id: number;
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Round"];
+                };
+            };
+        };
+    };
+    v1_projects_rounds_start_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                round_id: number;
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Round"];
+                };
+            };
+            /** @description Not a draft */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -1,0 +1,248 @@
+"""Collection rounds: bulk generation of candidates, and the pre-generated task buffer.
+
+The model servers are called outside any transaction (STYLE.md rule 2); each prompt's
+candidates are stored with a unique (round, prompt, candidate index) key, so a retried or
+redelivered generation task skips what is stored and never adds a candidate twice.
+"""
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.db.models import F, QuerySet
+
+from models_serving.client import (
+    Candidate,
+    ModelServerError,
+    SamplingParams,
+    ServerConfig,
+    generate_many,
+)
+from models_serving.models import ModelVersion
+from models_serving.selectors import server_config_for
+
+from . import services
+from .answers import InvalidInput
+from .models import Completion, Interface, Project, Prompt, Round, RoundPrompt, Task
+
+MAX_ATTEMPTS = 3  # per prompt; after that it is reported as failed on the round
+BATCH = 32  # prompts generated between two progress updates
+
+
+def round_create(
+    *,
+    project: Project,
+    name: str,
+    model_versions: Sequence[ModelVersion],
+    prompt_ids: Sequence[int] | None = None,
+    prompt_count: int | None = None,
+    candidates_per_prompt: int = 2,
+    sampling_params: dict | None = None,
+    allow_repeat: bool = False,
+    created_by: AbstractBaseUser | None = None,
+    rng: random.Random | None = None,
+) -> Round:
+    """A draft round over the given prompts, or ``prompt_count`` sampled from the pool.
+
+    The pool is the project's imported prompts (not live-session turns); unless
+    ``allow_repeat``, prompts already used by an earlier round are left out.
+    """
+    if not model_versions:
+        raise InvalidInput("model_versions", "choose at least one model version")
+    if candidates_per_prompt < 2:
+        raise InvalidInput("candidates_per_prompt", "a round needs at least 2 candidates")
+    pool = _prompt_pool(project, allow_repeat=allow_repeat)
+    if prompt_ids is not None:
+        chosen = list(pool.filter(pk__in=prompt_ids).values_list("pk", flat=True))
+        missing = sorted(set(prompt_ids) - set(chosen))
+        if missing:
+            raise InvalidInput("prompt_ids", f"not in this project's unused pool: {missing[:10]}")
+    else:
+        available = list(pool.values_list("pk", flat=True))
+        if not prompt_count or prompt_count > len(available):
+            raise InvalidInput("prompt_count", f"give 1 to {len(available)} (unused prompts)")
+        chosen = sorted((rng or random.Random()).sample(available, prompt_count))
+    with transaction.atomic():
+        round_ = Round.objects.create(
+            project=project,
+            name=name,
+            candidates_per_prompt=candidates_per_prompt,
+            sampling_params=sampling_params or {},
+            generation_total=len(chosen),
+            created_by=created_by,
+        )
+        round_.model_versions.set(model_versions)
+        RoundPrompt.objects.bulk_create(RoundPrompt(round=round_, prompt_id=p) for p in chosen)
+    return round_
+
+
+def _prompt_pool(project: Project, *, allow_repeat: bool) -> QuerySet[Prompt]:
+    pool = project.prompts.filter(conversation__isnull=True)
+    if not allow_repeat:
+        pool = pool.exclude(round_prompts__isnull=False)
+    return pool
+
+
+def round_start(*, round: Round) -> None:
+    """Mark the round generating and queue the bulk generation task once the row is committed."""
+    from .tasks import generate_round
+
+    changed = Round.objects.filter(pk=round.pk, status=Round.Status.DRAFT).update(
+        status=Round.Status.GENERATING
+    )
+    if changed != 1:
+        raise InvalidInput("status", "only a draft round can be started")
+    transaction.on_commit(lambda: generate_round.delay(round.pk))
+
+
+@dataclass(frozen=True)
+class GenerationPass:
+    done: int
+    failed: int
+    pending: int  # still to try (failed this pass, attempts left): the task retries later
+
+
+def round_generate(*, round_id: int) -> GenerationPass:
+    """Try every pending prompt of the round once; safe to run twice at the same time."""
+    round_ = Round.objects.get(pk=round_id)
+    versions = list(round_.model_versions.order_by("pk"))
+    pending_ids = list(
+        round_.round_prompts.filter(status=RoundPrompt.Status.PENDING)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    done = failed = 0
+    for start in range(0, len(pending_ids), BATCH):
+        batch = list(
+            RoundPrompt.objects.filter(
+                pk__in=pending_ids[start : start + BATCH], status=RoundPrompt.Status.PENDING
+            )
+            .select_related("prompt")
+            .order_by("pk")
+        )
+        errors = _generate_prompts(round_, versions, [rp.prompt for rp in batch])
+        for round_prompt in batch:
+            error = errors.get(round_prompt.prompt_id)
+            if error is None:
+                done += _round_prompt_close(round_prompt, RoundPrompt.Status.DONE, "")
+            elif round_prompt.attempts + 1 >= MAX_ATTEMPTS:
+                failed += _round_prompt_close(round_prompt, RoundPrompt.Status.FAILED, error)
+            else:
+                RoundPrompt.objects.filter(pk=round_prompt.pk).update(
+                    attempts=F("attempts") + 1, error=error
+                )
+    pending = round_.round_prompts.filter(status=RoundPrompt.Status.PENDING).count()
+    if pending == 0:
+        Round.objects.filter(pk=round_.pk, status=Round.Status.GENERATING).update(
+            status=Round.Status.COLLECTING
+        )
+    return GenerationPass(done=done, failed=failed, pending=pending)
+
+
+def _round_prompt_close(round_prompt: RoundPrompt, status: str, error: str) -> int:
+    """Close a prompt once and count it on the round; 0 if a concurrent run closed it first."""
+    with transaction.atomic():
+        changed = RoundPrompt.objects.filter(
+            pk=round_prompt.pk, status=RoundPrompt.Status.PENDING
+        ).update(status=status, error=error, attempts=F("attempts") + 1)
+        if changed:
+            counter = (
+                "generation_done" if status == RoundPrompt.Status.DONE else "generation_failed"
+            )
+            Round.objects.filter(pk=round_prompt.round_id).update(**{counter: F(counter) + 1})
+    return changed
+
+
+def _generate_prompts(
+    round_: Round | None, versions: list[ModelVersion], prompts: list[Prompt], k: int | None = None
+) -> dict[int, str]:
+    """Fill each prompt's missing candidates and make its tasks; return errors by prompt id."""
+    k = k or round_.candidates_per_prompt  # type: ignore[union-attr]
+    params = SamplingParams(**(round_.sampling_params if round_ else {}))
+    errors: dict[int, str] = {}
+    # Candidate i comes from versions[i % len(versions)]: one version = on-policy pairs of
+    # two samples, two versions = version against version.
+    for v_index, version in enumerate(versions):
+        indices = list(range(v_index, k, len(versions)))
+        try:
+            server = server_config_for(version)
+        except ModelServerError as exc:
+            errors.update({p.pk: str(exc) for p in prompts})
+            continue
+        todo = [p for p in prompts if p.pk not in errors and _missing(round_, p, indices)]
+        if not todo:
+            continue
+        results = generate_many(server, [p.messages for p in todo], k=len(indices), params=params)
+        for prompt, result in zip(todo, results, strict=True):
+            if isinstance(result, ModelServerError):
+                errors[prompt.pk] = str(result)[:300]
+                continue
+            _store(round_, prompt, indices, result, server)
+    for prompt in prompts:
+        if prompt.pk not in errors:
+            _tasks_for(round_, prompt, k)
+    return errors
+
+
+def _missing(round_: Round | None, prompt: Prompt, indices: list[int]) -> bool:
+    stored = Completion.objects.filter(round=round_, prompt=prompt, candidate_index__in=indices)
+    return stored.count() < len(indices)
+
+
+def _store(
+    round_: Round | None,
+    prompt: Prompt,
+    indices: list[int],
+    candidates: list[Candidate],
+    server: ServerConfig,
+) -> None:
+    for index, candidate in zip(indices, candidates, strict=True):
+        services.completion_store(
+            prompt=prompt, candidate_index=index, candidate=candidate, round=round_, server=server
+        )
+
+
+def _tasks_for(round_: Round | None, prompt: Prompt, k: int) -> None:
+    """Pairwise tasks over candidates (0, 1), (2, 3), ...; created once per round and prompt."""
+    with transaction.atomic():
+        Prompt.objects.select_for_update().get(pk=prompt.pk)  # one creator at a time
+        if Task.objects.filter(prompt=prompt, round=round_).exists():
+            return
+        completions = list(
+            Completion.objects.filter(round=round_, prompt=prompt).order_by("candidate_index")
+        )
+        for first in range(0, len(completions) - 1, 2):
+            pair = completions[first : first + 2]
+            if pair[0].duplicate or pair[1].duplicate or pair[0].content == pair[1].content:
+                continue  # identical texts are not a comparison
+            services.task_create(
+                prompt=prompt, completions=pair, interface=Interface.PAIRWISE, round=round_
+            )
+
+
+def buffer_top_up(*, project: Project, limit: int = BATCH) -> int:
+    """Generate pairs for unused pool prompts until the project has ``buffer_size`` ready tasks.
+
+    Returns how many prompts were generated. Annotators then never wait on a model server.
+    """
+    version = project.buffer_model_version
+    if not project.buffer_size or version is None:
+        return 0
+    ready = Task.objects.filter(
+        project=project,
+        kind=Task.Kind.PAIRWISE,
+        slots_taken__lt=F("overlap"),
+        is_gold=False,
+        reserved_for__isnull=True,
+    ).count()
+    need = min(project.buffer_size - ready, limit)
+    if need <= 0:
+        return 0
+    fresh = list(
+        _prompt_pool(project, allow_repeat=False).filter(tasks__isnull=True).order_by("pk")[:need]
+    )
+    if fresh:
+        _generate_prompts(None, [version], fresh, k=2)
+    return len(fresh)
