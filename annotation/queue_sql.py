@@ -162,9 +162,12 @@ def claimable_task_lock(
         " AND t.reserved_for_id IS NULL AND t.project_id = %s" + members
     )
     params.insert(0, project_id)  # one project at a time: its claimable-task index gives id order
+    # "LIMIT 1 OFFSET 0" keeps Postgres from turning NOT EXISTS into an anti-join that reads
+    # all of the annotator's past assignments on every claim; as a per-row subplan it is one
+    # probe of the (task, annotator) unique index for each task the scan looks at.
     sql += (
         f" AND NOT EXISTS (SELECT 1 FROM {ASSIGNMENT} a"
-        " WHERE a.task_id = t.id AND a.annotator_id = %s)"
+        " WHERE a.task_id = t.id AND a.annotator_id = %s LIMIT 1 OFFSET 0)"
         " ORDER BY t.id LIMIT 1" + _lock("t")
     )
     params.append(annotator_id)
