@@ -198,7 +198,9 @@ def _trl_preference(records: Iterable[Record], rules: Rules) -> Iterator[dict]:
             "both_bad": pref.both_bad,
             "chosen_id": chosen,
             "rejected_id": rejected,
+            "judgment_id": pref.judgment_ids[0],  # the first; all of them in judgment_ids
             "judgment_ids": pref.judgment_ids,
+            "annotator": pref.annotators[0] if len(pref.annotators) == 1 else None,
             "annotators": pref.annotators,
             "chosen_model_version_id": record.provenance[chosen].get("model_version_id"),
             "rejected_model_version_id": record.provenance[rejected].get("model_version_id"),

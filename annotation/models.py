@@ -491,3 +491,38 @@ class Judgment(models.Model):
 
     def __str__(self) -> str:
         return f"judgment {self.pk}"
+
+
+class ExportSnapshot(models.Model):
+    """An immutable, versioned dataset export: its options, rows, content hash and card.
+
+    Training jobs point at snapshots, so a checkpoint traces back to the judgments it saw.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="exports")
+    format = models.CharField(max_length=32)
+    file_format = models.CharField(max_length=16, default="jsonl")  # jsonl | parquet | hf
+    options = models.JSONField(default=dict, help_text="Rules and filters, as given.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    judgments_total = models.PositiveIntegerField(default=0)  # for the progress bar
+    judgments_done = models.PositiveIntegerField(default=0)
+    row_count = models.PositiveIntegerField(null=True, blank=True)
+    content_sha256 = models.CharField(max_length=64, blank=True, default="")
+    file_name = models.CharField(max_length=200, blank=True, default="")
+    card = models.TextField(blank=True, default="", help_text="The dataset card (README).")
+    validation = models.JSONField(null=True, blank=True)
+    error = models.CharField(max_length=500, blank=True, default="")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"export {self.pk} ({self.format})"

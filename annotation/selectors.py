@@ -85,17 +85,6 @@ def assignment_display(assignment: Assignment) -> dict:
     }
 
 
-def judgments_for_export(project: Project) -> QuerySet[Judgment]:
-    return (
-        # Gold items and re-asks measure annotators; they are not training data.
-        Judgment.objects.filter(
-            task__project=project, kind="pairwise", task__is_gold=False, task__reask_of__isnull=True
-        )
-        .select_related("task__prompt", "chosen", "rejected")
-        .order_by("id")
-    )
-
-
 def quality_records(project: Project) -> list[PairJudgment]:
     """Judgments as plain records in canonical orientation (lower completion id first)."""
     judgments = Judgment.objects.filter(task__project=project).order_by("id")

@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from . import rounds, services
+from . import exports, rounds, services
 from .models import Project
 
 
@@ -34,3 +34,10 @@ def top_up_buffers() -> int:
     return sum(
         rounds.buffer_top_up(project=p) for p in projects.select_related("buffer_model_version")
     )
+
+
+@shared_task(name="annotation.tasks.run_export", acks_late=True)
+def run_export(snapshot_id: int) -> int | None:
+    """Build a queued export snapshot; a redelivered message finds it taken and does nothing."""
+    snapshot = exports.export_run(snapshot_id=snapshot_id)
+    return snapshot.row_count if snapshot else None

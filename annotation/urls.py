@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import project_views, round_views, session_views, views
+from . import export_views, project_views, round_views, session_views, views
 
 urlpatterns = [
     path("auth/csrf/", views.CsrfView.as_view(), name="auth-csrf"),
@@ -63,6 +63,17 @@ urlpatterns = [
         "projects/<slug:slug>/rounds/<int:round_id>/start/",
         round_views.RoundStartView.as_view(),
         name="round-start",
+    ),
+    path("projects/<slug:slug>/exports/", export_views.ExportListView.as_view(), name="exports"),
+    path(
+        "projects/<slug:slug>/exports/<int:export_id>/",
+        export_views.ExportDetailView.as_view(),
+        name="export-detail",
+    ),
+    path(
+        "projects/<slug:slug>/exports/<int:export_id>/download/",
+        export_views.ExportDownloadView.as_view(),
+        name="export-download",
     ),
     path(
         "projects/<slug:slug>/quality/",

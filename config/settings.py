@@ -163,6 +163,7 @@ SPECTACULAR_SETTINGS = {
         "RoleEnum": "annotation.models.Role.choices",
         "CandidateLabelEnum": "annotation.answers.LABEL_CHOICES",
         "MessageRoleEnum": [("system", "system"), ("user", "user"), ("assistant", "assistant")],
+        "DropOrKeepEnum": [("drop", "drop"), ("keep", "keep")],
         "TrainingJobKindEnum": "training_jobs.models.TrainingJob.Kind",
         "ModelEndpointKindEnum": "models_serving.models.ModelEndpoint.Kind",
         "ModelVersionKindEnum": "models_serving.models.ModelVersion.Kind",

@@ -4,7 +4,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.test import APIClient
 
-from annotation import sessions
+from annotation import exports, sessions
 from annotation.models import Role, Round
 from factories import ProjectFactory, member, pair_task
 from models_serving.models import ModelEndpoint, ModelVersion
@@ -32,6 +32,7 @@ def world(django_capture_on_commit_callbacks):
     # Port 9 refuses at once, so the admin's health check is quick and touches nothing real.
     endpoint = ModelEndpoint.objects.create(name="authz", base_url="http://127.0.0.1:9/v1")
     version = ModelVersion.objects.create(endpoint=endpoint, model_name="m", label="M")
+    snapshot = exports.export_create(project=project, options={"format": "raw"})
     draft = Round.objects.create(project=project, name="draft")
     draft.model_versions.set([version])
     return {
@@ -47,6 +48,7 @@ def world(django_capture_on_commit_callbacks):
             "endpoint": endpoint.pk,
             "version": version.pk,
             "round": draft.pk,
+            "export": snapshot.pk,
         },
     }
 
@@ -243,6 +245,21 @@ MATRIX = [
         None,
         {**PROJECT_RESEARCHERS, "researcher": 202, "admin": 202},
     ),
+    # Exports: admins create; the project's researchers read and download (409: not built).
+    ("get", "/api/v1/projects/authz/exports/", None, PROJECT_RESEARCHERS),
+    (
+        "post",
+        "/api/v1/projects/authz/exports/",
+        {"format": "trl-preference"},
+        {**PROJECT_RESEARCHERS, "researcher": 404, "admin": 202},
+    ),
+    ("get", "/api/v1/projects/authz/exports/{export}/", None, PROJECT_RESEARCHERS),
+    (
+        "get",
+        "/api/v1/projects/authz/exports/{export}/download/",
+        None,
+        {**PROJECT_RESEARCHERS, "researcher": 409, "admin": 409},
+    ),
 ]
 
 
@@ -322,6 +339,7 @@ def test_matrix_covers_every_api_route():
                     endpoint=1,
                     version=1,
                     round=1,
+                    export=1,
                 )
             ).route,
             method,

@@ -281,6 +281,58 @@ export interface paths {
         patch: operations["v1_projects_partial_update"];
         trace?: never;
     };
+    "/api/v1/projects/{slug}/exports/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The project's exports */
+        get: operations["v1_projects_exports_list"];
+        put?: never;
+        /** Export a snapshot (admins): built in the background; watch its progress */
+        post: operations["v1_projects_exports_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/projects/{slug}/exports/{export_id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** An export and its card */
+        get: operations["v1_projects_exports_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/projects/{slug}/exports/{export_id}/download/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Download an export's file (the project's researchers and admins) */
+        get: operations["v1_projects_exports_download_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/projects/{slug}/members/": {
         parameters: {
             query?: never;
@@ -543,6 +595,13 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /**
+         * @description * `all` - all
+         *     * `majority` - majority
+         *     * `mean` - mean
+         * @enum {string}
+         */
+        AggregateEnum: "all" | "majority" | "mean";
         AnnotatorQuality: {
             n_judgments: number;
             n_gold: number;
@@ -634,6 +693,87 @@ export interface components {
             max_tokens?: number;
         };
         /**
+         * @description * `drop` - drop
+         *     * `keep` - keep
+         * @enum {string}
+         */
+        DropOrKeepEnum: "drop" | "keep";
+        ExportCreateRequest: {
+            /** @default trl-preference */
+            format?: components["schemas"]["FormatEnum"];
+            /** @default jsonl */
+            file_format?: components["schemas"]["FileFormatEnum"];
+            rules?: components["schemas"]["ExportRulesRequest"];
+            filters?: components["schemas"]["ExportFiltersRequest"];
+            /** @description A tokenizer directory on the server (under the models or var directory). */
+            validate_tokenizer?: string | null;
+            max_length?: number | null;
+        };
+        ExportFiltersRequest: {
+            rounds?: number[];
+            /** @description On-policy only: every candidate of a judgment from these versions. */
+            model_versions?: number[];
+            /** Format: date-time */
+            since?: string | null;
+            /** Format: date-time */
+            until?: string | null;
+            guideline_versions?: number[];
+            annotators?: number[];
+        };
+        ExportRulesRequest: {
+            /** @default drop */
+            ties?: components["schemas"]["DropOrKeepEnum"];
+            /** @default drop */
+            both_bad?: components["schemas"]["DropOrKeepEnum"];
+            /** @default 1 */
+            min_strength?: number;
+            /** @default all */
+            aggregate?: components["schemas"]["AggregateEnum"];
+            margin_by_strength?: {
+                [key: string]: number;
+            };
+            /** @default false */
+            final_turn_only?: boolean;
+            /** @default 0 */
+            seed?: number;
+        };
+        ExportSnapshot: {
+            readonly id: number;
+            format: string;
+            file_format?: string;
+            /** @description Rules and filters, as given. */
+            options?: unknown;
+            status?: components["schemas"]["ExportSnapshotStatusEnum"];
+            readonly judgments_total: number;
+            readonly judgments_done: number;
+            readonly row_count: number | null;
+            content_sha256?: string;
+            file_name?: string;
+            /** @description The dataset card (README). */
+            card?: string;
+            validation?: unknown;
+            error?: string;
+            /** Format: date-time */
+            created_at?: string;
+            /** Format: date-time */
+            finished_at?: string | null;
+        };
+        /**
+         * @description * `queued` - Queued
+         *     * `running` - Running
+         *     * `succeeded` - Succeeded
+         *     * `failed` - Failed
+         * @enum {string}
+         */
+        ExportSnapshotStatusEnum: "queued" | "running" | "succeeded" | "failed";
+        /**
+         * @description * `jsonl` - jsonl
+         *     * `parquet` - parquet
+         *     * `hf` - hf
+         * @enum {string}
+         */
+        FileFormatEnum: "jsonl" | "parquet" | "hf";
+        /**
          * @description * `unsafe` - unsafe
          *     * `nonsense` - nonsense
          *     * `off_topic` - off_topic
@@ -642,6 +782,17 @@ export interface components {
          * @enum {string}
          */
         FlagsEnum: "unsafe" | "nonsense" | "off_topic" | "private_info" | "other";
+        /**
+         * @description * `trl-preference` - trl-preference
+         *     * `trl-unpaired` - trl-unpaired
+         *     * `ratings` - ratings
+         *     * `ratings-pairs` - ratings-pairs
+         *     * `rankings` - rankings
+         *     * `sft` - sft
+         *     * `raw` - raw
+         * @enum {string}
+         */
+        FormatEnum: "trl-preference" | "trl-unpaired" | "ratings" | "ratings-pairs" | "rankings" | "sft" | "raw";
         GoldMarkRequest: {
             /** @description The completion id that should win; null if a tie is right. */
             chosen: number | null;
@@ -1809,6 +1960,112 @@ export interface operations {
             };
             /** @description No access */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    v1_projects_exports_list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExportSnapshot"][];
+                };
+            };
+        };
+    };
+    v1_projects_exports_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["ExportCreateRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["ExportCreateRequest"];
+                "multipart/form-data": components["schemas"]["ExportCreateRequest"];
+            };
+        };
+        responses: {
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExportSnapshot"];
+                };
+            };
+            /** @description Bad option */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    v1_projects_exports_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                export_id: number;
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExportSnapshot"];
+                };
+            };
+        };
+    };
+    v1_projects_exports_download_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                export_id: number;
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
+                };
+            };
+            /** @description Not built yet, or failed */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
