@@ -217,6 +217,9 @@ class Round(models.Model):
         GENERATING = "generating", "Generating candidates"
         COLLECTING = "collecting", "Collecting judgments"
         CLOSED = "closed", "Closed"
+        TRAINING = "training", "Training on its judgments"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="rounds")
     name = models.CharField(max_length=200)
@@ -230,6 +233,33 @@ class Round(models.Model):
     generation_total = models.PositiveIntegerField(default=0)
     generation_done = models.PositiveIntegerField(default=0)
     generation_failed = models.PositiveIntegerField(default=0)
+
+    class Pairing(models.TextChoices):
+        ON_POLICY = "on_policy", "Two samples of the newest version"
+        VERSUS_PREVIOUS = "versus_previous", "Newest version against the previous one"
+
+    pairing = models.CharField(
+        max_length=16,
+        choices=Pairing.choices,
+        default=Pairing.ON_POLICY,
+        help_text="How a round started automatically picks its versions.",
+    )
+    target_judgments = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Close the round once it has this many judgments."
+    )
+    deadline = models.DateTimeField(null=True, blank=True, help_text="Close the round then.")
+    train_on_close = models.BooleanField(
+        default=False, help_text="Train a reward model and a DPO policy when it closes."
+    )
+    continue_automatically = models.BooleanField(
+        default=False,
+        help_text="When training registers a new version, start the next round from it.",
+    )
+    previous = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="next"
+    )
+    closed_at = models.DateTimeField(null=True, blank=True)
+    close_reason = models.CharField(max_length=32, blank=True, default="")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

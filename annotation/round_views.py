@@ -33,6 +33,11 @@ class RoundCreateSerializer(serializers.Serializer):
     allow_repeat = serializers.BooleanField(
         default=False, help_text="Let prompts of earlier rounds be sampled again."
     )
+    target_judgments = serializers.IntegerField(min_value=1, max_value=10_000_000, required=False)
+    deadline = serializers.DateTimeField(required=False)
+    train_on_close = serializers.BooleanField(default=False)
+    continue_automatically = serializers.BooleanField(default=False)
+    pairing = serializers.ChoiceField(choices=Round.Pairing.choices, default="on_policy")
 
     def validate(self, attrs: dict) -> dict:
         if ("prompt_ids" in attrs) == ("prompt_count" in attrs):
@@ -50,6 +55,13 @@ class RoundSerializer(serializers.Serializer):
     generation_total = serializers.IntegerField()
     generation_done = serializers.IntegerField()
     generation_failed = serializers.IntegerField()
+    target_judgments = serializers.IntegerField(allow_null=True)
+    deadline = serializers.DateTimeField(allow_null=True)
+    train_on_close = serializers.BooleanField()
+    continue_automatically = serializers.BooleanField()
+    pairing = serializers.ChoiceField(choices=Round.Pairing.choices)
+    previous = serializers.IntegerField(allow_null=True)
+    close_reason = serializers.CharField()
     tasks = serializers.IntegerField()
     judgments = serializers.IntegerField()
     created_at = serializers.DateTimeField()
@@ -67,6 +79,13 @@ def _round_data(round_: Round) -> dict:
             "generation_total": round_.generation_total,
             "generation_done": round_.generation_done,
             "generation_failed": round_.generation_failed,
+            "target_judgments": round_.target_judgments,
+            "deadline": round_.deadline,
+            "train_on_close": round_.train_on_close,
+            "continue_automatically": round_.continue_automatically,
+            "pairing": round_.pairing,
+            "previous": round_.previous_id,
+            "close_reason": round_.close_reason,
             "tasks": round_.tasks.count(),
             "judgments": Judgment.objects.filter(task__round=round_).count(),
             "created_at": round_.created_at,
@@ -127,3 +146,17 @@ class RoundStartView(APIView):
         rounds.round_start(round=round_)
         round_.refresh_from_db()
         return Response(_round_data(round_), status=status.HTTP_202_ACCEPTED)
+
+
+class RoundCloseView(APIView):
+    @extend_schema(
+        request=None,
+        responses={200: RoundSerializer, 400: OpenApiResponse(description="Not open")},
+        summary="Close a round by hand (it also closes at its target or deadline)",
+    )
+    def post(self, request: Request, slug: str, round_id: int) -> Response:
+        round_ = _round_of(request, slug, round_id)
+        if not rounds.round_close(round=round_, reason="by hand"):
+            raise rounds.InvalidInput("status", f"a {round_.status} round cannot be closed")
+        round_.refresh_from_db()
+        return Response(_round_data(round_))

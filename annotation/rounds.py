@@ -27,6 +27,13 @@ from . import services
 from .answers import InvalidInput
 from .models import Completion, Interface, Project, Prompt, Round, RoundPrompt, Task
 
+LIFECYCLE_FIELDS = (
+    "target_judgments",
+    "deadline",
+    "train_on_close",
+    "continue_automatically",
+    "pairing",
+)
 MAX_ATTEMPTS = 3  # per prompt; after that it is reported as failed on the round
 BATCH = 32  # prompts generated between two progress updates
 
@@ -43,12 +50,17 @@ def round_create(
     allow_repeat: bool = False,
     created_by: AbstractBaseUser | None = None,
     rng: random.Random | None = None,
+    **lifecycle,
 ) -> Round:
     """A draft round over the given prompts, or ``prompt_count`` sampled from the pool.
 
     The pool is the project's imported prompts (not live-session turns); unless
-    ``allow_repeat``, prompts already used by an earlier round are left out.
+    ``allow_repeat``, prompts already used by an earlier round are left out. ``lifecycle``:
+    target_judgments, deadline, train_on_close, continue_automatically, pairing.
     """
+    unknown = set(lifecycle) - set(LIFECYCLE_FIELDS)
+    if unknown:
+        raise InvalidInput(sorted(unknown)[0], "not a round setting")
     if not model_versions:
         raise InvalidInput("model_versions", "choose at least one model version")
     if candidates_per_prompt < 2:
@@ -72,6 +84,7 @@ def round_create(
             sampling_params=sampling_params or {},
             generation_total=len(chosen),
             created_by=created_by,
+            **lifecycle,
         )
         round_.model_versions.set(model_versions)
         RoundPrompt.objects.bulk_create(RoundPrompt(round=round_, prompt_id=p) for p in chosen)
@@ -220,6 +233,88 @@ def _tasks_for(round_: Round | None, prompt: Prompt, k: int) -> None:
             services.task_create(
                 prompt=prompt, completions=pair, interface=Interface.PAIRWISE, round=round_
             )
+
+
+# --- lifecycle: close, train, continue --------------------------------------------------------
+
+
+def round_close(*, round: Round, reason: str) -> bool:
+    """Close a collecting round (at its target, its deadline or by hand) once.
+
+    Returns False if it was not open. Listeners of ``round_closed`` (training) run after
+    the commit, so they never see a round that rolled back.
+    """
+    from django.utils import timezone
+
+    from .signals import round_closed
+
+    changed = Round.objects.filter(
+        pk=round.pk, status__in=[Round.Status.GENERATING, Round.Status.COLLECTING]
+    ).update(status=Round.Status.CLOSED, closed_at=timezone.now(), close_reason=reason)
+    if changed:
+        round_id = round.pk
+        transaction.on_commit(lambda: round_closed.send(sender=Round, round_id=round_id))
+    return bool(changed)
+
+
+def rounds_close_due(*, now=None) -> list[int]:
+    """Close collecting rounds that reached their target number of judgments or deadline."""
+    from django.db.models import Count, Q
+    from django.utils import timezone
+
+    now = now or timezone.now()
+    closed = []
+    candidates = Round.objects.filter(status=Round.Status.COLLECTING).filter(
+        Q(target_judgments__isnull=False) | Q(deadline__isnull=False)
+    )
+    counted = candidates.annotate(n=Count("tasks__judgments"))
+    for round_ in counted:
+        if round_.deadline is not None and round_.deadline <= now:
+            reason = "deadline"
+        elif round_.target_judgments is not None and round_.n >= round_.target_judgments:
+            reason = "target"
+        else:
+            continue
+        if round_close(round=round_, reason=reason):
+            closed.append(round_.pk)
+    return closed
+
+
+def round_set_status(*, round_id: int, status: str, expected: Sequence[str]) -> bool:
+    """Move a round along (closed → training → done / failed) if it is where we think."""
+    return bool(Round.objects.filter(pk=round_id, status__in=list(expected)).update(status=status))
+
+
+def round_continue(*, round: Round, version: ModelVersion) -> Round | None:
+    """The next round of an automatic loop: same settings, sampling the new version.
+
+    Created once per round (the ``previous`` link is unique) and started at once; None if
+    the pool has no unused prompts left or it already exists.
+    """
+    if Round.objects.filter(previous=round).exists():
+        return None
+    versions = [version]
+    if round.pairing == Round.Pairing.VERSUS_PREVIOUS:
+        versions.append(round.model_versions.order_by("-created_at", "-pk").first())
+    count = round.generation_total
+    available = _prompt_pool(round.project, allow_repeat=False).count()
+    if available == 0:
+        return None
+    with transaction.atomic():
+        following = round_create(
+            project=round.project,
+            name=f"{round.name} → next",
+            model_versions=[v for v in versions if v is not None],
+            prompt_count=min(count, available),
+            candidates_per_prompt=round.candidates_per_prompt,
+            sampling_params=round.sampling_params,
+            created_by=round.created_by,
+            **{name: getattr(round, name) for name in LIFECYCLE_FIELDS if name != "deadline"},
+        )
+        Round.objects.filter(pk=following.pk).update(previous=round)
+        round_start(round=following)
+        following.refresh_from_db()
+    return following
 
 
 def buffer_top_up(*, project: Project, limit: int = BATCH) -> int:

@@ -41,3 +41,9 @@ def run_export(snapshot_id: int) -> int | None:
     """Build a queued export snapshot; a redelivered message finds it taken and does nothing."""
     snapshot = exports.export_run(snapshot_id=snapshot_id)
     return snapshot.row_count if snapshot else None
+
+
+@shared_task(name="annotation.tasks.close_due_rounds")
+def close_due_rounds() -> list[int]:
+    """Close rounds at their target number of judgments or their deadline."""
+    return rounds.rounds_close_due()

@@ -64,6 +64,11 @@ urlpatterns = [
         round_views.RoundStartView.as_view(),
         name="round-start",
     ),
+    path(
+        "projects/<slug:slug>/rounds/<int:round_id>/close/",
+        round_views.RoundCloseView.as_view(),
+        name="round-close",
+    ),
     path("projects/<slug:slug>/exports/", export_views.ExportListView.as_view(), name="exports"),
     path(
         "projects/<slug:slug>/exports/<int:export_id>/",

@@ -207,6 +207,7 @@ CELERY_TASK_ROUTES = {"training_jobs.tasks.run_training_job": {"queue": "gpu"}}
 CELERY_BEAT_SCHEDULE = {
     "expire-leases": {"task": "annotation.tasks.expire_stale_assignments", "schedule": 60.0},
     "top-up-task-buffers": {"task": "annotation.tasks.top_up_buffers", "schedule": 30.0},
+    "close-due-rounds": {"task": "annotation.tasks.close_due_rounds", "schedule": 30.0},
     "reap-stale-training-jobs": {"task": "training_jobs.tasks.reap_stale_jobs", "schedule": 120.0},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")

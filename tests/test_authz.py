@@ -245,6 +245,13 @@ MATRIX = [
         None,
         {**PROJECT_RESEARCHERS, "researcher": 202, "admin": 202},
     ),
+    (
+        "post",
+        "/api/v1/projects/authz/rounds/{round}/close/",
+        None,
+        # The world's round is a draft: researchers get in and are told it cannot close.
+        {**PROJECT_RESEARCHERS, "researcher": 400, "admin": 400},
+    ),
     # Exports: admins create; the project's researchers read and download (409: not built).
     ("get", "/api/v1/projects/authz/exports/", None, PROJECT_RESEARCHERS),
     (

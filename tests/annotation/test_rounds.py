@@ -209,3 +209,85 @@ def test_round_api_create_start_and_progress(django_capture_on_commit_callbacks,
     blind.force_authenticate(annotator)
     assert blind.get(url).status_code == 404
     assert blind.get(f"{url}{body['id']}/").status_code == 404
+
+
+def _collecting_round(project, version, **lifecycle) -> Round:
+    round_ = rounds.round_create(
+        project=project, name="loop", model_versions=[version], prompt_count=1, **lifecycle
+    )
+    Round.objects.filter(pk=round_.pk).update(status=Round.Status.COLLECTING)
+    round_.refresh_from_db()
+    return round_
+
+
+def test_rounds_close_at_target_deadline_or_by_hand_and_announce_it(
+    django_capture_on_commit_callbacks,
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from annotation import services
+    from annotation.signals import round_closed
+    from factories import member
+
+    project = project_with_prompts(6)
+    version = version_at("http://127.0.0.1:9/v1")
+    by_target = _collecting_round(project, version, target_judgments=1)
+    by_deadline = _collecting_round(project, version, deadline=timezone.now() - timedelta(1))
+    open_one = _collecting_round(project, version, target_judgments=5)
+    heard = []
+
+    def listener(sender, round_id, **kwargs):
+        heard.append(round_id)
+
+    round_closed.connect(listener)
+    try:
+        prompt = by_target.round_prompts.get().prompt
+        c1 = Completion.objects.create(
+            prompt=prompt, round=by_target, candidate_index=0, content="x", model_name="m"
+        )
+        c2 = Completion.objects.create(
+            prompt=prompt, round=by_target, candidate_index=1, content="y", model_name="m"
+        )
+        services.task_create(prompt=prompt, completions=[c1, c2], round=by_target)
+        annotator = member(project)
+        assignment = services.assignment_claim_next(annotator=annotator, project=project)
+        services.judgment_submit(assignment=assignment, choice=1, idempotency_key="loop-0001")
+        with django_capture_on_commit_callbacks(execute=True):
+            closed = rounds.rounds_close_due()
+        assert sorted(closed) == sorted([by_target.pk, by_deadline.pk])
+        assert sorted(heard) == sorted(closed)
+        reasons = dict(Round.objects.filter(pk__in=closed).values_list("pk", "close_reason"))
+        assert reasons == {by_target.pk: "target", by_deadline.pk: "deadline"}
+        assert rounds.rounds_close_due() == []  # closed once
+        with django_capture_on_commit_callbacks(execute=True):
+            assert rounds.round_close(round=open_one, reason="by hand")
+        assert not rounds.round_close(round=open_one, reason="by hand")
+        assert heard[-1] == open_one.pk and len(heard) == 3
+    finally:
+        round_closed.disconnect(listener)
+
+
+def test_round_continue_samples_the_new_version_once(
+    django_capture_on_commit_callbacks, monkeypatch
+):
+    from annotation import tasks
+
+    project = project_with_prompts(4)
+    old, new = (
+        version_at("http://127.0.0.1:9/v1", "old"),
+        version_at("http://127.0.0.1:9/v1", "new"),
+    )
+    first = _collecting_round(project, old, pairing="versus_previous", target_judgments=3)
+    queued = []
+    monkeypatch.setattr(tasks.generate_round, "delay", queued.append)
+    with django_capture_on_commit_callbacks(execute=True):
+        following = rounds.round_continue(round=first, version=new)
+    assert following is not None and following.previous_id == first.pk
+    assert following.status == Round.Status.GENERATING and queued == [following.pk]
+    assert sorted(following.model_versions.values_list("label", flat=True)) == ["new", "old"]
+    assert following.target_judgments == 3 and following.pairing == "versus_previous"
+    used = set(first.round_prompts.values_list("prompt_id", flat=True))
+    assert not used & set(following.round_prompts.values_list("prompt_id", flat=True))
+    assert rounds.round_continue(round=first, version=new) is None  # only once

@@ -420,6 +420,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/projects/{slug}/rounds/{round_id}/close/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Close a round by hand (it also closes at its target or deadline) */
+        post: operations["v1_projects_rounds_close_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/projects/{slug}/rounds/{round_id}/start/": {
         parameters: {
             query?: never;
@@ -974,6 +991,12 @@ export interface components {
         };
         /** @enum {unknown} */
         NullEnum: null;
+        /**
+         * @description * `on_policy` - Two samples of the newest version
+         *     * `versus_previous` - Newest version against the previous one
+         * @enum {string}
+         */
+        PairingEnum: "on_policy" | "versus_previous";
         /** @description Admins write it; anyone who may read it gets everything but the API key. */
         PatchedModelEndpointRequest: {
             name?: string;
@@ -1135,6 +1158,14 @@ export interface components {
             generation_total: number;
             generation_done: number;
             generation_failed: number;
+            target_judgments: number | null;
+            /** Format: date-time */
+            deadline: string | null;
+            train_on_close: boolean;
+            continue_automatically: boolean;
+            pairing: components["schemas"]["PairingEnum"];
+            previous: number | null;
+            close_reason: string;
             tasks: number;
             judgments: number;
             /** Format: date-time */
@@ -1154,15 +1185,27 @@ export interface components {
              * @default false
              */
             allow_repeat?: boolean;
+            target_judgments?: number;
+            /** Format: date-time */
+            deadline?: string;
+            /** @default false */
+            train_on_close?: boolean;
+            /** @default false */
+            continue_automatically?: boolean;
+            /** @default on_policy */
+            pairing?: components["schemas"]["PairingEnum"];
         };
         /**
          * @description * `draft` - Draft
          *     * `generating` - Generating candidates
          *     * `collecting` - Collecting judgments
          *     * `closed` - Closed
+         *     * `training` - Training on its judgments
+         *     * `done` - Done
+         *     * `failed` - Failed
          * @enum {string}
          */
-        RoundStatusEnum: "draft" | "generating" | "collecting" | "closed";
+        RoundStatusEnum: "draft" | "generating" | "collecting" | "closed" | "training" | "done" | "failed";
         /**
          * @description * `five_point` - 5-point with tie
          *     * `eight_point` - 8-point without tie
@@ -2269,6 +2312,35 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["Round"];
                 };
+            };
+        };
+    };
+    v1_projects_rounds_close_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                round_id: number;
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Round"];
+                };
+            };
+            /** @description Not open */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };
