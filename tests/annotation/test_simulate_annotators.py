@@ -1,0 +1,34 @@
+"""The simulated annotators judge through the real HTTP API with their hidden preference."""
+
+import pytest
+from django.core.management import call_command
+
+from annotation.models import Judgment
+from factories import ProjectFactory, member, pair_task
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_simulated_annotators_prefer_shorter_replies_with_noise(live_server):
+    project = ProjectFactory(slug="sim")
+    for n in range(40):
+        pair_task(project, texts=(f"short {n}", f"a much longer reply number {n} " * 3))
+    alice, bob = member(project, username="sim-alice"), member(project, username="sim-bob")
+
+    call_command(
+        "simulate_annotators",
+        f"--base-url={live_server.url}",
+        f"--account={alice.username}:pw-for-tests",
+        f"--account={bob.username}:pw-for-tests",
+        "--limit=20",
+        "--noise=0.1",
+        "--seed=1",
+    )
+
+    judgments = list(Judgment.objects.select_related("chosen", "rejected"))
+    # Alice stops after 20 holding the lease submit-and-next gave her: 39 are left judged.
+    assert len(judgments) == 39
+    assert {j.annotator_id for j in judgments} == {alice.pk, bob.pk}
+    shorter_won = sum(len(j.chosen.content) < len(j.rejected.content) for j in judgments)
+    assert 0.75 <= shorter_won / 39 < 1.0  # 90% expected; the noise is seeded
+    assert all(j.time_spent_ms >= 3000 for j in judgments)
