@@ -160,3 +160,43 @@ class RoundCloseView(APIView):
             raise rounds.InvalidInput("status", f"a {round_.status} round cannot be closed")
         round_.refresh_from_db()
         return Response(_round_data(round_))
+
+
+class VersionScoreSerializer(serializers.Serializer):
+    model_version_id = serializers.IntegerField()
+    label = serializers.CharField()
+    score = serializers.FloatField(help_text="Bradley–Terry strength, 400·log10 scale, mean 0.")
+    ci_low = serializers.FloatField(allow_null=True)
+    ci_high = serializers.FloatField(allow_null=True)
+
+
+class HeadToHeadSerializer(serializers.Serializer):
+    a = serializers.IntegerField()
+    b = serializers.IntegerField()
+    a_wins = serializers.IntegerField()
+    b_wins = serializers.IntegerField()
+    ties = serializers.IntegerField()
+    a_win_rate = serializers.FloatField()
+    ci_low = serializers.FloatField(allow_null=True)
+    ci_high = serializers.FloatField(allow_null=True)
+
+
+class RoundReportSerializer(serializers.Serializer):
+    judgments = serializers.IntegerField()
+    annotators = serializers.IntegerField()
+    annotator_hours = serializers.FloatField()
+    ties = serializers.IntegerField()
+    both_bad = serializers.IntegerField()
+    krippendorff_alpha = serializers.FloatField(allow_null=True)
+    versions = VersionScoreSerializer(many=True)
+    head_to_head = HeadToHeadSerializer(many=True)
+
+
+class RoundReportView(APIView):
+    @extend_schema(
+        responses={200: RoundReportSerializer},
+        summary="A round's judgments, annotator hours, agreement and version win rates",
+    )
+    def get(self, request: Request, slug: str, round_id: int) -> Response:
+        round_ = _round_of(request, slug, round_id)
+        return Response(RoundReportSerializer(rounds.round_report(round=round_)).data)

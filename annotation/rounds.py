@@ -25,7 +25,7 @@ from models_serving.selectors import server_config_for
 
 from . import services
 from .answers import InvalidInput
-from .models import Completion, Interface, Project, Prompt, Round, RoundPrompt, Task
+from .models import Completion, Interface, Judgment, Project, Prompt, Round, RoundPrompt, Task
 
 LIFECYCLE_FIELDS = (
     "target_judgments",
@@ -315,6 +315,63 @@ def round_continue(*, round: Round, version: ModelVersion) -> Round | None:
         round_start(round=following)
         following.refresh_from_db()
     return following
+
+
+def round_report(*, round: Round) -> dict:
+    """Judgments, annotator time, agreement, and version win rates (Bradley–Terry + CIs)."""
+    from django.db.models import Count, Q, Sum
+
+    from . import leaderboard, quality, selectors
+
+    judgments = Judgment.objects.filter(task__round=round)
+    totals = judgments.aggregate(
+        n=Count("id"),
+        annotators=Count("annotator", distinct=True),
+        ms=Sum("time_spent_ms"),
+        ties=Count("id", filter=Q(kind="pairwise", strength=0, both_bad=False)),
+        both_bad=Count("id", filter=Q(both_bad=True)),
+    )
+    task_ids = set(round.tasks.values_list("pk", flat=True))
+    records = [r for r in selectors.quality_records(round.project) if r.task_id in task_ids]
+    versions = dict(Completion.objects.filter(round=round).values_list("pk", "model_version_id"))
+    outcomes = []
+    for j in judgments.filter(kind="pairwise", both_bad=False).values("shown_order", "chosen_id"):
+        first, second = j["shown_order"]
+        a, b = versions.get(first), versions.get(second)
+        if a is None or b is None or a == b:
+            continue
+        score = 0.5 if j["chosen_id"] is None else float(j["chosen_id"] == first)
+        outcomes.append(leaderboard.Outcome(a=a, b=b, score=score))
+    scores = leaderboard.bradley_terry(outcomes)
+    intervals = leaderboard.bootstrap_intervals(outcomes)
+    labels = dict(ModelVersion.objects.filter(pk__in=scores).values_list("pk", "label"))
+    return {
+        "judgments": totals["n"],
+        "annotators": totals["annotators"],
+        "annotator_hours": round_hours(totals["ms"]),
+        "ties": totals["ties"],
+        "both_bad": totals["both_bad"],
+        "krippendorff_alpha": quality.krippendorff_alpha(records),
+        "versions": [
+            {
+                "model_version_id": v,
+                "label": labels.get(v, ""),
+                "score": round_to(score),
+                "ci_low": round_to(intervals[v][0]) if v in intervals else None,
+                "ci_high": round_to(intervals[v][1]) if v in intervals else None,
+            }
+            for v, score in sorted(scores.items(), key=lambda kv: -kv[1])
+        ],
+        "head_to_head": leaderboard.head_to_head(outcomes),
+    }
+
+
+def round_hours(ms: int | None) -> float:
+    return round_to((ms or 0) / 3_600_000)
+
+
+def round_to(value: float, digits: int = 3) -> float:
+    return float(f"{value:.{digits}f}")
 
 
 def buffer_top_up(*, project: Project, limit: int = BATCH) -> int:

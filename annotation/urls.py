@@ -69,6 +69,11 @@ urlpatterns = [
         round_views.RoundCloseView.as_view(),
         name="round-close",
     ),
+    path(
+        "projects/<slug:slug>/rounds/<int:round_id>/report/",
+        round_views.RoundReportView.as_view(),
+        name="round-report",
+    ),
     path("projects/<slug:slug>/exports/", export_views.ExportListView.as_view(), name="exports"),
     path(
         "projects/<slug:slug>/exports/<int:export_id>/",

@@ -252,6 +252,7 @@ MATRIX = [
         # The world's round is a draft: researchers get in and are told it cannot close.
         {**PROJECT_RESEARCHERS, "researcher": 400, "admin": 400},
     ),
+    ("get", "/api/v1/projects/authz/rounds/{round}/report/", None, PROJECT_RESEARCHERS),
     # Exports: admins create; the project's researchers read and download (409: not built).
     ("get", "/api/v1/projects/authz/exports/", None, PROJECT_RESEARCHERS),
     (

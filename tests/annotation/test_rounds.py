@@ -291,3 +291,51 @@ def test_round_continue_samples_the_new_version_once(
     used = set(first.round_prompts.values_list("prompt_id", flat=True))
     assert not used & set(following.round_prompts.values_list("prompt_id", flat=True))
     assert rounds.round_continue(round=first, version=new) is None  # only once
+
+
+def test_round_report_fits_versions_from_judgments():
+    from rest_framework.test import APIClient
+
+    from annotation import services
+    from annotation.models import Role
+    from factories import member
+
+    project = project_with_prompts(8)
+    strong, weak = (
+        version_at("http://127.0.0.1:9/v1", "strong"),
+        version_at("http://127.0.0.1:9/v1", "weak"),
+    )
+    round_ = _collecting_round(project, strong)
+    annotator = member(project)
+    for n, prompt in enumerate(project.prompts.all()):
+        pair = [
+            Completion.objects.create(
+                prompt=prompt,
+                round=round_,
+                candidate_index=i,
+                content=f"{label} {n}",
+                model_name="m",
+                model_version=version,
+            )
+            for i, (label, version) in enumerate([("good", strong), ("bad", weak)])
+        ]
+        services.task_create(prompt=prompt, completions=pair, round=round_)
+    for n in range(8):
+        assignment = services.assignment_claim_next(annotator=annotator, project=project)
+        good = assignment.task.completions.get(content__startswith="good").pk
+        choice = 1 if assignment.shown_order[0] == good else 5
+        if n == 7:
+            choice = 6 - choice  # one upset
+        services.judgment_submit(
+            assignment=assignment, choice=choice, idempotency_key=f"rep-{n:04d}", time_spent_ms=9000
+        )
+    researcher = member(project, Role.RESEARCHER)
+    client = APIClient()
+    client.force_authenticate(researcher)
+    report = client.get(f"/api/v1/projects/{project.slug}/rounds/{round_.pk}/report/").json()
+    assert report["judgments"] == 8 and report["annotator_hours"] == pytest.approx(0.02)
+    assert [v["label"] for v in report["versions"]] == ["strong", "weak"]
+    top = report["versions"][0]
+    assert top["ci_low"] <= top["score"] <= top["ci_high"]
+    [row] = report["head_to_head"]
+    assert row["a_wins"] + row["b_wins"] == 8 and row["ties"] == 0

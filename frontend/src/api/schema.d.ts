@@ -437,6 +437,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/projects/{slug}/rounds/{round_id}/report/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A round's judgments, annotator hours, agreement and version win rates */
+        get: operations["v1_projects_rounds_report_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/projects/{slug}/rounds/{round_id}/start/": {
         parameters: {
             query?: never;
@@ -819,6 +836,19 @@ export interface components {
             is_gold: boolean;
             gold_answer: unknown;
         };
+        HeadToHead: {
+            a: number;
+            b: number;
+            a_wins: number;
+            b_wins: number;
+            ties: number;
+            /** Format: double */
+            a_win_rate: number;
+            /** Format: double */
+            ci_low: number | null;
+            /** Format: double */
+            ci_high: number | null;
+        };
         /**
          * @description * `pairwise` - Compare two on a Likert scale
          *     * `ranking` - Rank K candidates
@@ -1195,6 +1225,18 @@ export interface components {
             /** @default on_policy */
             pairing?: components["schemas"]["PairingEnum"];
         };
+        RoundReport: {
+            judgments: number;
+            annotators: number;
+            /** Format: double */
+            annotator_hours: number;
+            ties: number;
+            both_bad: number;
+            /** Format: double */
+            krippendorff_alpha: number | null;
+            versions: components["schemas"]["VersionScore"][];
+            head_to_head: components["schemas"]["HeadToHead"][];
+        };
         /**
          * @description * `draft` - Draft
          *     * `generating` - Generating candidates
@@ -1346,6 +1388,19 @@ export interface components {
         TrainingJobStatusEnum: "queued" | "running" | "succeeded" | "failed" | "cancelled";
         UserTurnRequest: {
             content: string;
+        };
+        VersionScore: {
+            model_version_id: number;
+            label: string;
+            /**
+             * Format: double
+             * @description Bradley–Terry strength, 400·log10 scale, mean 0.
+             */
+            score: number;
+            /** Format: double */
+            ci_low: number | null;
+            /** Format: double */
+            ci_high: number | null;
         };
         /**
          * @description * `A` - A
@@ -2341,6 +2396,28 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+        };
+    };
+    v1_projects_rounds_report_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                round_id: number;
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RoundReport"];
+                };
             };
         };
     };
