@@ -19,6 +19,7 @@ from pathlib import Path
 from django.conf import settings
 from django.utils import timezone
 
+from . import export_sql
 from .answers import InvalidInput
 from .export_rows import AGGREGATIONS, FORMATS, Record, Rules, rows
 from .models import Completion, ExportSnapshot, Judgment, Project
@@ -302,45 +303,57 @@ def _build(snapshot: ExportSnapshot) -> None:
 class WriteStats:
     rows: int = 0
     sha256: str = ""
-    versions: Counter = field(default_factory=Counter)
-    rounds: Counter = field(default_factory=Counter)
-    annotators: set = field(default_factory=set)
-    guideline_versions: set = field(default_factory=set)
-    first: str | None = None
-    last: str | None = None
+
+
+def export_lines(project: Project, request: ExportRequest) -> Iterator[str]:
+    """The export's JSON Lines (without newlines), from Postgres directly where it can."""
+    if export_sql.eligible(request.format, request.rules):
+        yield from export_sql.trl_preference_lines(project.pk, request.filters, request.rules)
+        return
+    records = export_records(project, request.filters)
+    for row in rows(request.format, records, request.rules):
+        yield json.dumps(row, ensure_ascii=False, sort_keys=True)
 
 
 def _write_jsonl(snapshot: ExportSnapshot, request: ExportRequest, out: Path) -> WriteStats:
     stats = WriteStats()
     digest = hashlib.sha256()
     tmp = out.with_name(out.name + ".partial")
-    seen = 0
-
-    def counted(records: Iterator[Record]) -> Iterator[Record]:
-        nonlocal seen
-        for record in records:
-            seen += 1
-            if seen % CHUNK == 0:
-                ExportSnapshot.objects.filter(pk=snapshot.pk).update(judgments_done=seen)
-            stats.annotators.add(record.annotator)
-            stats.guideline_versions.add(record.guidelines_version)
-            stats.rounds[record.round_id] += 1
-            for cid in record.shown_order:
-                stats.versions[record.provenance[cid].get("model_version_id")] += 1
-            stats.first = min(stats.first or record.created_at, record.created_at)
-            stats.last = max(stats.last or record.created_at, record.created_at)
-            yield record
-
     with tmp.open("w", encoding="utf-8") as fh:
-        records = counted(export_records(snapshot.project, request.filters))
-        for row in rows(request.format, records, request.rules):
-            line = json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n"
-            digest.update(line.encode())
-            fh.write(line)
+        for line in export_lines(snapshot.project, request):
+            data = line + "\n"
+            digest.update(data.encode())
+            fh.write(data)
             stats.rows += 1
+            if stats.rows % (10 * CHUNK) == 0:  # rows track judgments closely enough for a bar
+                done = min(stats.rows, snapshot.judgments_total)
+                ExportSnapshot.objects.filter(pk=snapshot.pk).update(judgments_done=done)
     tmp.replace(out)
     stats.sha256 = digest.hexdigest()
     return stats
+
+
+def export_provenance(project: Project, filters: Filters) -> dict:
+    """What the card says about where the data came from (aggregates, not a second pass)."""
+    from django.db.models import Count, Max, Min
+
+    judgments = export_judgments(project, filters)
+    span = judgments.aggregate(
+        first=Min("created_at"),
+        last=Max("created_at"),
+        annotators=Count("annotator", distinct=True),
+    )
+    return {
+        **span,
+        "guideline_versions": sorted(set(judgments.values_list("guidelines_version", flat=True))),
+        "rounds": dict(judgments.values_list("task__round_id").annotate(n=Count("id")).order_by()),
+        "versions": dict(
+            Completion.objects.filter(tasks__judgments__in=judgments)
+            .values_list("model_version_id")
+            .annotate(n=Count("id"))
+            .order_by()
+        ),
+    }
 
 
 def _convert(jsonl: Path, out: Path, *, parquet: bool) -> str:
@@ -361,6 +374,7 @@ def dataset_card(
     snapshot: ExportSnapshot, request: ExportRequest, stats: WriteStats, validation: dict | None
 ) -> str:
     rules = request.rules
+    origin = export_provenance(snapshot.project, request.filters)
     lines = [
         f"# {snapshot.project.name}: {request.format} export #{snapshot.pk}",
         "",
@@ -375,11 +389,11 @@ def dataset_card(
         f"- filters: {asdict(request.filters)}",
         "",
         "## Provenance",
-        f"- annotators: {len(stats.annotators)} (pseudonymous ids)",
-        f"- guideline versions: {sorted(stats.guideline_versions)}",
-        f"- judged between {stats.first} and {stats.last}",
-        f"- candidates by model version id: {dict(stats.versions)}",
-        f"- judgments by round id: {dict(stats.rounds)}",
+        f"- annotators: {origin['annotators']} (pseudonymous ids in the rows)",
+        f"- guideline versions: {origin['guideline_versions']}",
+        f"- judged between {origin['first']} and {origin['last']}",
+        f"- judged candidates by model version id: {origin['versions']}",
+        f"- judgments by round id: {origin['rounds']}",
     ]
     if validation:
         lines += ["", "## Tokenizer check", f"```\n{json.dumps(validation, indent=2)}\n```"]
@@ -439,18 +453,23 @@ def _tokens(tokenizer, messages: list[dict], *, generation_prompt: bool) -> list
 # --- the foundation's helper, kept for training jobs and the command ---------------------------
 
 
+def export_stream(*, project: Project, fmt: str, out, options: dict | None = None) -> int:
+    """Write one export's JSON Lines to the text stream ``out`` as rows come; returns rows."""
+    request = export_request_from({**(options or {}), "format": fmt})
+    count = 0
+    for line in export_lines(project, request):
+        out.write(line + "\n")
+        count += 1
+    return count
+
+
 def export_write_jsonl(
     *, project: Project, fmt: str, out: Path, options: dict | None = None
 ) -> int:
-    """Write one export to ``out`` directly (no snapshot row); returns the number of rows."""
-    request = export_request_from({**(options or {}), "format": fmt})
+    """Write one export to ``out`` atomically (no snapshot row); returns the number of rows."""
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".partial")
-    count = 0
     with tmp.open("w", encoding="utf-8") as fh:
-        records = export_records(project, request.filters)
-        for row in rows(request.format, records, request.rules):
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-            count += 1
+        count = export_stream(project=project, fmt=fmt, out=fh, options=options)
     tmp.replace(out)
     return count
