@@ -34,6 +34,7 @@ DSN = f"postgresql://postgres@127.0.0.1:5432/{DB}"
 def setup_django() -> None:
     os.environ["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:5432/{DB}"
     os.environ["DJANGO_DEBUG"] = "false"
+    os.environ["DATABASE_POOL"] = "false"  # the database is dropped between sizes
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     os.environ.setdefault("ARBITER_VAR_DIR", tempfile.mkdtemp(prefix="arbiter-bench-export-"))
     sys.path.insert(0, str(ROOT))
@@ -43,6 +44,9 @@ def setup_django() -> None:
 
 
 def db_recreate() -> None:
+    from django.db import connections
+
+    connections.close_all()
     with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
         conn.execute(f"CREATE DATABASE {DB}")
