@@ -30,7 +30,9 @@ def served_model_name(model_dir: Path) -> str:
     return str(model_dir)
 
 
-def local_server_command(model_dir: Path, port: int, host: str = "127.0.0.1") -> list[str]:
+def local_server_command(
+    model_dir: Path, port: int, host: str = "127.0.0.1", *, pinned: bool = True
+) -> list[str]:
     """The argv that serves ``model_dir`` on CPU at ``http://{host}:{port}/v1``.
 
     Requests must send ``model=served_model_name(model_dir)``. `transformers serve` honours
@@ -38,12 +40,16 @@ def local_server_command(model_dir: Path, port: int, host: str = "127.0.0.1") ->
     string in the content), and reports ``usage`` and ``finish_reason`` ("stop" or "length").
     ``seed`` reseeds torch's global RNG, so it reproduces a sample only when requests do not
     overlap. ``n`` (always one choice) and ``logprobs`` are ignored with only a log warning.
+
+    Unpinned, the server loads whatever local model directory a request names (and unloads
+    idle ones): that is how checkpoints registered by training jobs become sampleable on the
+    embedded default. An unknown name is then a 500 rather than a 400.
     """
     transformers_cli = Path(sys.executable).with_name("transformers")
     return [
         str(transformers_cli),
         "serve",
-        served_model_name(model_dir),
+        *([served_model_name(model_dir)] if pinned else []),
         "--host",
         host,
         "--port",
@@ -88,7 +94,12 @@ def wait_until_healthy(
 
 @contextmanager
 def local_model_server(
-    model_dir: Path, port: int, *, host: str = "127.0.0.1", timeout: float = STARTUP_TIMEOUT
+    model_dir: Path,
+    port: int,
+    *,
+    host: str = "127.0.0.1",
+    timeout: float = STARTUP_TIMEOUT,
+    pinned: bool = True,
 ) -> Iterator[str]:
     """Serve ``model_dir`` for the duration of the block and yield its ``/v1`` base URL."""
     base_url = f"http://{host}:{port}/v1"
@@ -100,7 +111,7 @@ def local_model_server(
     with tempfile.TemporaryFile() as log:
         # Own process group, so stopping it also stops any worker it spawned.
         process = subprocess.Popen(
-            local_server_command(model_dir, port, host),
+            local_server_command(model_dir, port, host, pinned=pinned),
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,

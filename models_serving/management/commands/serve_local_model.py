@@ -17,7 +17,8 @@ class Command(BaseCommand):
         model_dir = settings.TINY_POLICY_DIR
         if not model_dir.exists():
             raise CommandError(f"no model at {model_dir}; run `python manage.py build_tiny_models`")
-        argv = local_server_command(model_dir, port, host)
+        # Unpinned: checkpoints that training registers are served on request too.
+        argv = local_server_command(model_dir, port, host, pinned=False)
         self.stdout.write(f"serving {model_dir} at http://{host}:{port}/v1")
         self.stdout.flush()
         # Replace this process so the supervisor's signals reach the server directly.
