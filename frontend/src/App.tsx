@@ -1,10 +1,13 @@
-import { useCallback, useEffect, useState } from "react";
+import { lazy, Suspense, useCallback, useEffect, useState } from "react";
 import { api, ApiError, errorMessage } from "./api";
 import type { Me } from "./api/types";
-import { Header } from "./components/Header";
+import { Header, isResearcher } from "./components/Header";
 import { ComparePage } from "./pages/ComparePage";
 import { LoginPage } from "./pages/LoginPage";
-import { navigate, usePathname } from "./router";
+import { matchConsole, navigate, usePathname } from "./router";
+
+// Researchers' pages (and their chart library) load only when someone opens them.
+const ConsolePage = lazy(() => import("./pages/console/ConsolePage"));
 
 /** undefined: not known yet; null: nobody is logged in. */
 type Session = Me | null | undefined;
@@ -63,10 +66,19 @@ export function App() {
     );
   }
 
+  const consoleRoute = isResearcher(user) ? matchConsole(path) : null;
   return (
     <>
       <Header user={user} onLoggedOut={() => setUser(null)} />
-      {path === "/" ? <ComparePage onAuthProblem={checkSession} /> : <NotFound />}
+      {path === "/" ? (
+        <ComparePage onAuthProblem={checkSession} />
+      ) : consoleRoute ? (
+        <Suspense fallback={<main className="page status">Loading…</main>}>
+          <ConsolePage slug={consoleRoute.slug} tab={consoleRoute.tab} onAuthProblem={checkSession} />
+        </Suspense>
+      ) : (
+        <NotFound />
+      )}
     </>
   );
 }

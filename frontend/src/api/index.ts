@@ -1,17 +1,41 @@
 import { request } from "./client";
-import type { JudgmentRequest, LoginRequest, Me, NextAssignment, SubmitAndNext } from "./types";
+import type {
+  JudgmentRequest,
+  LoginRequest,
+  Me,
+  ModelVersion,
+  NextAssignment,
+  ProjectSummary,
+  QualityReport,
+  Round,
+  RoundCreateRequest,
+  SkipRequest,
+  SubmitAndNext,
+} from "./types";
 
 export { ApiError, errorMessage } from "./client";
 export type { FieldErrors } from "./client";
+
+const project = (slug: string) => `/api/v1/projects/${encodeURIComponent(slug)}`;
 
 export const api = {
   me: () => request<Me>("GET", "/api/v1/auth/me/"),
   login: (credentials: LoginRequest) => request<Me>("POST", "/api/v1/auth/login/", credentials),
   logout: () => request<void>("POST", "/api/v1/auth/logout/"),
   nextAssignment: () => request<NextAssignment>("GET", "/api/v1/assignments/next/"),
-  /** One round trip per annotation: stores the judgment and hands back the next pair. */
+  /** One round trip per annotation: stores the judgment and hands back the next task. */
   submitAndNext: (assignmentId: number, judgment: JudgmentRequest) =>
     request<SubmitAndNext>("POST", `/api/v1/assignments/${assignmentId}/submit-and-next/`, judgment),
+  skip: (assignmentId: number, body: SkipRequest) =>
+    request<NextAssignment>("POST", `/api/v1/assignments/${assignmentId}/skip/`, body),
+
+  projects: () => request<ProjectSummary[]>("GET", "/api/v1/projects/"),
+  modelVersions: () => request<ModelVersion[]>("GET", "/api/v1/model-versions/"),
+  rounds: (slug: string) => request<Round[]>("GET", `${project(slug)}/rounds/`),
+  round: (slug: string, roundId: number) => request<Round>("GET", `${project(slug)}/rounds/${roundId}/`),
+  createRound: (slug: string, body: RoundCreateRequest) => request<Round>("POST", `${project(slug)}/rounds/`, body),
+  startRound: (slug: string, roundId: number) => request<Round>("POST", `${project(slug)}/rounds/${roundId}/start/`),
+  quality: (slug: string) => request<QualityReport>("GET", `${project(slug)}/quality/`),
 };
 
 /** A fresh idempotency key; crypto.randomUUID only exists in secure contexts (https/localhost). */

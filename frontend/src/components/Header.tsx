@@ -1,10 +1,20 @@
 import { useState } from "react";
 import { api, errorMessage } from "../api";
 import type { Me } from "../api/types";
+import { consolePath, matchConsole, usePathname, type ConsoleTab } from "../router";
+import { Link } from "./Link";
+
+export function isResearcher(user: Me): boolean {
+  return user.role === "researcher" || user.role === "admin";
+}
 
 export function Header({ user, onLoggedOut }: { user: Me; onLoggedOut: () => void }) {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
+  const path = usePathname();
+  const here = matchConsole(path);
+  // Within a project's console, Rounds and Quality stay in that project.
+  const to = (tab: ConsoleTab) => (here?.slug ? consolePath(here.slug, tab) : `/${tab}`);
 
   async function logout() {
     setBusy(true);
@@ -21,6 +31,21 @@ export function Header({ user, onLoggedOut }: { user: Me; onLoggedOut: () => voi
   return (
     <header className="app-header">
       <span className="brand">Arbiter</span>
+      <nav aria-label="Main">
+        <Link to="/" current={path === "/"}>
+          Annotate
+        </Link>
+        {isResearcher(user) && (
+          <>
+            <Link to={to("rounds")} current={here?.tab === "rounds"}>
+              Rounds
+            </Link>
+            <Link to={to("quality")} current={here?.tab === "quality"}>
+              Quality
+            </Link>
+          </>
+        )}
+      </nav>
       <span className="user">
         {user.username} {user.role && <span className="role">({user.role})</span>}
       </span>

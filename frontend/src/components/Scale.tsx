@@ -1,6 +1,6 @@
-import { useEffect, useLayoutEffect, useRef, type KeyboardEvent as ReactKeyboardEvent } from "react";
+import { useRef, type KeyboardEvent as ReactKeyboardEvent } from "react";
 import type { ScalePoint } from "../api/types";
-import { shouldIgnoreShortcut } from "../keyboard";
+import { activatesNatively, shouldIgnoreShortcut, useDocumentKeys } from "../keyboard";
 
 interface ScaleProps {
   points: ScalePoint[];
@@ -20,31 +20,19 @@ export function Scale({ points, value, onChange, onSubmit, disabled = false, des
   const buttons = useRef<(HTMLButtonElement | null)[]>([]);
   const selectedIndex = points.findIndex((point) => point.value === value);
 
-  // The listener reads the latest props through a ref updated before paint: a digit and
-  // an Enter typed within one frame must submit the digit, not a stale "nothing chosen".
-  const latest = useRef({ points, onChange, onSubmit, disabled });
-  useLayoutEffect(() => {
-    latest.current = { points, onChange, onSubmit, disabled };
-  });
-
-  useEffect(() => {
-    function onKeyDown(event: KeyboardEvent) {
-      const { points, onChange, onSubmit, disabled } = latest.current;
-      if (disabled || shouldIgnoreShortcut(event)) return;
-      if (/^[1-9]$/.test(event.key)) {
-        const point = points[Number(event.key) - 1];
-        if (point) {
-          event.preventDefault();
-          onChange(point.value);
-        }
-      } else if (event.key === "Enter" && !activatesNatively(event.target)) {
+  useDocumentKeys((event) => {
+    if (disabled || shouldIgnoreShortcut(event)) return;
+    if (/^[1-9]$/.test(event.key)) {
+      const point = points[Number(event.key) - 1];
+      if (point) {
         event.preventDefault();
-        onSubmit();
+        onChange(point.value);
       }
+    } else if (event.key === "Enter" && !activatesNatively(event.target)) {
+      event.preventDefault();
+      onSubmit();
     }
-    document.addEventListener("keydown", onKeyDown);
-    return () => document.removeEventListener("keydown", onKeyDown);
-  }, []);
+  });
 
   function moveSelection(event: ReactKeyboardEvent) {
     const step = { ArrowRight: 1, ArrowDown: 1, ArrowLeft: -1, ArrowUp: -1 }[event.key];
@@ -94,9 +82,4 @@ export function Scale({ points, value, onChange, onSubmit, disabled = false, des
       })}
     </div>
   );
-}
-
-/** Enter on a link or an ordinary button already activates it; don't also submit. */
-function activatesNatively(target: EventTarget | null): boolean {
-  return target instanceof Element && target.closest('a, summary, button:not([role="radio"])') !== null;
 }

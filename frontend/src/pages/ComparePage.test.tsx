@@ -32,14 +32,14 @@ async function chooseByKeyAndSubmit(key: string, label: string) {
 const submitButton = () => screen.getByRole("button", { name: /^(Submit|Saving…)$/ });
 
 describe("ComparePage", () => {
-  it("shows the prompt with roles and both candidates as plain text", async () => {
+  it("shows the prompt with roles, and both candidates as markdown without raw HTML, with a raw view", async () => {
     mockApi({
       [`GET ${NEXT}`]: {
         status: 200,
         body: {
           assignment: makeAssignment(1, {
             candidates: [
-              { label: "A", content: "<b>not bold</b>\n  indented" },
+              { label: "A", content: "<b>not bold</b>\n  indented **strong**" },
               { label: "B", content: "Plain B" },
             ],
           }),
@@ -50,8 +50,11 @@ describe("ComparePage", () => {
 
     const candidateA = await screen.findByTestId("candidate-A");
     expect(screen.getByRole("heading", { name: "Which response is better?" })).toBeTruthy();
-    expect(candidateA.textContent).toContain("<b>not bold</b>\n  indented");
+    expect(candidateA.textContent).toContain("<b>not bold</b>");
     expect(candidateA.querySelector("b")).toBeNull();
+    expect(candidateA.querySelector("strong")?.textContent).toBe("strong");
+    fireEvent.click(within(candidateA).getByRole("button", { name: "Show raw text of response A" }));
+    expect(candidateA.querySelector("pre")?.textContent).toBe("<b>not bold</b>\n  indented **strong**");
     expect(screen.getByTestId("candidate-B").textContent).toContain("Plain B");
     const prompt = screen.getByRole("list", { name: "Prompt" });
     expect(within(prompt).getByText("System")).toBeTruthy();
@@ -117,7 +120,7 @@ describe("ComparePage", () => {
     expect(sentBodies(fetchMock, "POST", judgmentPath(1))).toHaveLength(0);
 
     fireEvent.keyDown(document.body, { key: "Enter" });
-    await screen.findByRole("heading", { name: "No more pairs to judge right now" });
+    await screen.findByRole("heading", { name: "No more tasks to judge right now" });
     expect(sentBodies(fetchMock, "POST", judgmentPath(1))).toEqual([
       expect.objectContaining({ choice: 2, comment: "5 stars?" }),
     ]);
@@ -160,7 +163,7 @@ describe("ComparePage", () => {
     });
     renderPage();
 
-    await screen.findByRole("heading", { name: "No more pairs to judge right now" });
+    await screen.findByRole("heading", { name: "No more tasks to judge right now" });
     expect(screen.queryByTestId("candidate-A")).toBeNull();
     fireEvent.click(screen.getByRole("button", { name: "Reload" }));
     expect((await screen.findByTestId("candidate-A")).textContent).toContain("Answer A for 7");
@@ -184,7 +187,7 @@ describe("ComparePage", () => {
     expect((await screen.findByRole("alert")).textContent).toBe("This assignment has expired.");
     expect(screen.getByRole("radio", { name: "A is much better" }).getAttribute("aria-checked")).toBe("true");
     expect(submitButton().textContent).toBe("Submit");
-    fireEvent.click(screen.getByRole("button", { name: "Load the next pair" }));
+    fireEvent.click(screen.getByRole("button", { name: "Load the next task" }));
     await waitFor(() => expect(screen.getByTestId("candidate-A").textContent).toContain("Answer A for 2"));
   });
 
@@ -233,7 +236,7 @@ describe("ComparePage", () => {
     expect(screen.getByRole("radio", { name: "B is much better" }).getAttribute("aria-checked")).toBe("true");
 
     fireEvent.click(submitButton());
-    await screen.findByRole("heading", { name: "No more pairs to judge right now" });
+    await screen.findByRole("heading", { name: "No more tasks to judge right now" });
     const bodies = sentBodies(fetchMock, "POST", judgmentPath(1)) as { idempotency_key: string }[];
     expect(bodies).toHaveLength(2);
     expect(bodies[1]!.idempotency_key).toBe(bodies[0]!.idempotency_key);

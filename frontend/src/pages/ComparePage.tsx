@@ -1,11 +1,12 @@
 import { useCallback, useEffect, useRef, useState } from "react";
 import { api, ApiError, errorMessage } from "../api";
 import type { Assignment } from "../api/types";
+import { pruneDrafts } from "../annotation/draft";
 import { JudgeForm } from "./JudgeForm";
 
 type Queue =
   | { status: "loading" }
-  | { status: "failed"; message: string }
+  | { status: "failed"; error: unknown }
   | { status: "empty" }
   | { status: "ready"; assignment: Assignment };
 
@@ -14,6 +15,7 @@ interface ComparePageProps {
   onAuthProblem: () => void;
 }
 
+/** The annotator's queue: one task at a time, whatever its interface. */
 export function ComparePage({ onAuthProblem }: ComparePageProps) {
   const [queue, setQueue] = useState<Queue>({ status: "loading" });
   const [judgedCount, setJudgedCount] = useState(0);
@@ -29,31 +31,40 @@ export function ComparePage({ onAuthProblem }: ComparePageProps) {
       setQueue(assignment ? { status: "ready", assignment } : { status: "empty" });
     } catch (error) {
       if (requestId !== latestRequest.current) return;
-      setQueue({ status: "failed", message: errorMessage(error) });
+      setQueue({ status: "failed", error });
       if (error instanceof ApiError && error.isAuthProblem) onAuthProblem();
     }
   }, [onAuthProblem]);
 
   useEffect(() => {
+    pruneDrafts();
     void loadNext();
   }, [loadNext]);
 
-  const onJudged = useCallback((next: Assignment | null) => {
-    setJudgedCount((count) => count + 1);
-    latestRequest.current += 1; // a load still in flight must not replace this pair
+  const showNext = useCallback((next: Assignment | null) => {
+    latestRequest.current += 1; // a load still in flight must not replace this task
     setQueue(next ? { status: "ready", assignment: next } : { status: "empty" });
   }, []);
+
+  const onJudged = useCallback(
+    (next: Assignment | null) => {
+      setJudgedCount((count) => count + 1);
+      showNext(next);
+    },
+    [showNext],
+  );
 
   return (
     <main className="page">
       <p className="progress" aria-live="polite">
         Judged this session: {judgedCount}
       </p>
-      {queue.status === "loading" && <p className="status">Loading the next pair…</p>}
+      {queue.status === "loading" && <p className="status">Loading the next task…</p>}
       {queue.status === "failed" && (
         <div className="status">
+          <h1>Could not load the next task</h1>
           <p role="alert" className="error">
-            Could not load the next pair: {queue.message}
+            {loadFailureText(queue.error)}
           </p>
           <button type="button" onClick={() => void loadNext()}>
             Try again
@@ -62,8 +73,8 @@ export function ComparePage({ onAuthProblem }: ComparePageProps) {
       )}
       {queue.status === "empty" && (
         <div className="status">
-          <h1>No more pairs to judge right now</h1>
-          <p>New pairs may arrive later.</p>
+          <h1>No more tasks to judge right now</h1>
+          <p>No more pairs, rankings, ratings or replies are waiting for you. New ones may arrive later.</p>
           <button type="button" onClick={() => void loadNext()}>
             Reload
           </button>
@@ -74,10 +85,18 @@ export function ComparePage({ onAuthProblem }: ComparePageProps) {
           key={queue.assignment.id}
           assignment={queue.assignment}
           onJudged={onJudged}
+          onSkipped={showNext}
           onLoadNext={() => void loadNext()}
           onAuthProblem={onAuthProblem}
         />
       )}
     </main>
   );
+}
+
+function loadFailureText(error: unknown): string {
+  if (error instanceof ApiError && error.status >= 500) {
+    return `The server had a problem (HTTP ${error.status}): ${error.message} This is not your fault; try again in a moment.`;
+  }
+  return errorMessage(error);
 }
