@@ -1,11 +1,33 @@
+from django import forms
 from django.contrib import admin
 
+from annotation.answers import InvalidInput
+
 from . import services
+from .job_config import job_config_validate
 from .models import TrainingJob
+
+
+class TrainingJobForm(forms.ModelForm):
+    class Meta:
+        model = TrainingJob
+        fields = ["kind", "project", "round", "config"]
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        if "kind" in cleaned and "config" in cleaned:
+            try:
+                cleaned["config"] = job_config_validate(
+                    kind=cleaned["kind"], config=cleaned["config"] or {}
+                )
+            except InvalidInput as exc:
+                self.add_error("config", f"{exc.field}: {exc}")
+        return cleaned
 
 
 @admin.register(TrainingJob)
 class TrainingJobAdmin(admin.ModelAdmin):
+    form = TrainingJobForm
     list_display = [
         "id",
         "kind",
@@ -13,19 +35,26 @@ class TrainingJobAdmin(admin.ModelAdmin):
         "status",
         "progress_step",
         "progress_total",
+        "registered_version",
         "created_at",
     ]
     list_filter = ["status", "kind", "project"]
     fields = [
         "kind",
         "project",
+        "round",
         "config",
         "status",
         "progress_step",
         "progress_total",
+        "export",
+        "data_snapshot_id",
         "data_rows",
+        "judgment_count",
+        "judgment_max_id",
         "metrics",
         "checkpoint_path",
+        "registered_version",
         "error",
         "log_tail",
         "created_at",
@@ -33,8 +62,12 @@ class TrainingJobAdmin(admin.ModelAdmin):
         "heartbeat_at",
         "finished_at",
     ]
-    readonly_fields = [f for f in fields if f not in ("kind", "project", "config")]
-    actions = ["requeue"]
+    readonly_fields = [f for f in fields if f not in TrainingJobForm.Meta.fields]
+    actions = ["requeue", "cancel"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # A job's recipe and data are fixed once it exists; re-run it as a new job instead.
+        return self.fields if obj is not None else self.readonly_fields
 
     def save_model(self, request, obj, form, change):
         is_new = obj.pk is None
@@ -44,9 +77,18 @@ class TrainingJobAdmin(admin.ModelAdmin):
         if is_new:  # creating a job in the admin starts it
             services.training_job_enqueue(obj)
 
-    @admin.action(description="Re-run selected failed/cancelled jobs as new jobs")
+    @admin.action(description="Re-run selected finished jobs as new jobs")
     def requeue(self, request, queryset):
         for job in queryset.filter(status__in=TrainingJob.FINISHED):
             services.training_job_create(
-                project=job.project, created_by=request.user, config=job.config
+                project=job.project,
+                created_by=request.user,
+                config=job.config,
+                kind=job.kind,
+                round=job.round,
             )
+
+    @admin.action(description="Cancel selected queued or running jobs")
+    def cancel(self, request, queryset):
+        for job in queryset:
+            services.training_job_cancel(job=job)

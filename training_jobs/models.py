@@ -2,14 +2,21 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from annotation.models import Project
+from annotation.models import ExportSnapshot, Project, Round
+from models_serving.models import ModelVersion
 
 
 class TrainingJob(models.Model):
-    """The source of truth for one training run; the broker message only starts it."""
+    """The source of truth for one training run; the broker message only starts it.
+
+    A DPO job's checkpoint is registered as a sampleable ModelVersion in the same transaction
+    that marks the job succeeded. A reward model is not a chat model, so it gets no version:
+    its checkpoint path and held-out metrics stay on the job.
+    """
 
     class Kind(models.TextChoices):
         DPO = "dpo", "DPO policy"
+        REWARD_MODEL = "reward_model", "Bradley-Terry reward model"
 
     class Status(models.TextChoices):
         QUEUED = "queued"
@@ -22,6 +29,39 @@ class TrainingJob(models.Model):
 
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.DPO)
     project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="training_jobs")
+    round = models.ForeignKey(
+        Round,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="training_jobs",
+        help_text="Trains on this round's judgments only (else all of the project's).",
+    )
+    export = models.ForeignKey(
+        ExportSnapshot,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="training_jobs",
+        help_text="The export trained on; its file is the exact data.",
+    )
+    data_snapshot_id = models.CharField(
+        max_length=64, blank=True, default="", help_text="sha256 of the exact training file."
+    )
+    judgment_count = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Distinct judgments behind the training rows."
+    )
+    judgment_max_id = models.BigIntegerField(
+        null=True, blank=True, help_text="The newest judgment the training rows cite."
+    )
+    registered_version = models.OneToOneField(
+        ModelVersion,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="produced_by",
+        help_text="The checkpoint, registered as a sampleable model version (DPO jobs).",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -33,11 +73,13 @@ class TrainingJob(models.Model):
     data_path = models.CharField(max_length=1000, blank=True, default="")
     progress_step = models.PositiveIntegerField(default=0)
     progress_total = models.PositiveIntegerField(default=0)
-    metrics = models.JSONField(default=dict, blank=True)
-    metrics_history = models.JSONField(default=list, blank=True)
+    metrics = models.JSONField(default=dict, blank=True, help_text="The recipe's metrics.json.")
+    metrics_history = models.JSONField(
+        default=list, blank=True, help_text="Numbers logged per step (loss…), thinned when long."
+    )
     checkpoint_path = models.CharField(max_length=1000, blank=True, default="")
     error = models.TextField(blank=True, default="")
-    log_tail = models.TextField(blank=True, default="")
+    log_tail = models.TextField(blank=True, default="", help_text="The end of the recipe's stderr.")
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)

@@ -1,26 +1,25 @@
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
 from rest_framework import serializers
 
+from .job_config import DPOConfigSerializer, RewardModelConfigSerializer
 from .models import TrainingJob
 
 
-class TrainingConfigSerializer(serializers.Serializer):
-    beta = serializers.FloatField(min_value=0.0, max_value=10.0, required=False)
-    loss_type = serializers.ChoiceField(
-        choices=["sigmoid", "ipo", "robust", "hinge"], required=False
+@extend_schema_field(
+    PolymorphicProxySerializer(
+        component_name="TrainingJobConfig",
+        serializers=[DPOConfigSerializer, RewardModelConfigSerializer],
+        resource_type_field_name=None,
     )
-    learning_rate = serializers.FloatField(min_value=0.0, max_value=1.0, required=False)
-    max_steps = serializers.IntegerField(min_value=1, max_value=1_000_000, required=False)
-    per_device_train_batch_size = serializers.IntegerField(
-        min_value=1, max_value=1024, required=False
-    )
-    max_length = serializers.IntegerField(min_value=16, max_value=131_072, required=False)
-    seed = serializers.IntegerField(min_value=0, required=False)
+)
+class TrainingJobConfigField(serializers.DictField):
+    """Recipe overrides; which fields are allowed depends on `kind` (checked by the service)."""
 
 
 class TrainingJobCreateSerializer(serializers.Serializer):
     project = serializers.SlugField()
     kind = serializers.ChoiceField(choices=TrainingJob.Kind.choices, default=TrainingJob.Kind.DPO)
-    config = TrainingConfigSerializer(required=False, default=dict)
+    config = TrainingJobConfigField(required=False, default=dict)
 
 
 class TrainingJobSerializer(serializers.ModelSerializer):
@@ -34,17 +33,33 @@ class TrainingJobSerializer(serializers.ModelSerializer):
             "project",
             "status",
             "config",
+            "round",
+            "export",
+            "data_snapshot_id",
             "data_rows",
+            "judgment_count",
+            "judgment_max_id",
             "progress_step",
             "progress_total",
             "metrics",
             "metrics_history",
             "checkpoint_path",
+            "registered_version",
             "error",
             "log_tail",
             "created_at",
             "started_at",
             "heartbeat_at",
             "finished_at",
+        ]
+        read_only_fields = fields
+
+
+class TrainingJobSummarySerializer(TrainingJobSerializer):
+    """A list row: the job without its per-step history and log."""
+
+    class Meta(TrainingJobSerializer.Meta):
+        fields = [
+            f for f in TrainingJobSerializer.Meta.fields if f not in ("metrics_history", "log_tail")
         ]
         read_only_fields = fields

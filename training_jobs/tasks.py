@@ -5,6 +5,7 @@ from . import services
 
 @shared_task(name="training_jobs.tasks.run_training_job")
 def run_training_job(job_id: int) -> None:
+    # Safe to deliver twice (acks_late): only the first delivery claims the queued row.
     services.training_job_run(job_id=job_id)
 
 

@@ -9,4 +9,9 @@ urlpatterns = [
         views.TrainingJobDetailView.as_view(),
         name="training-job-detail",
     ),
+    path(
+        "training-jobs/<int:job_id>/cancel/",
+        views.TrainingJobCancelView.as_view(),
+        name="training-job-cancel",
+    ),
 ]

@@ -4,30 +4,35 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotation.access import access_project_by_slug, projects_for
-from annotation.api_errors import not_found
+from annotation.access import access_project_by_slug
+from annotation.api_errors import conflict
 from annotation.models import Role
 
 from . import services
-from .models import TrainingJob
-from .serializers import TrainingJobCreateSerializer, TrainingJobSerializer
-
-
-def _jobs_visible_to(user):
-    return TrainingJob.objects.filter(project__in=projects_for(user, min_role=Role.RESEARCHER))
+from .selectors import access_training_job_by_id, training_jobs_visible_to
+from .serializers import (
+    TrainingJobCreateSerializer,
+    TrainingJobSerializer,
+    TrainingJobSummarySerializer,
+)
 
 
 class TrainingJobListCreateView(APIView):
     @extend_schema(
-        responses={200: TrainingJobSerializer(many=True)}, summary="Training jobs you may see"
+        responses={200: TrainingJobSummarySerializer(many=True)},
+        summary="Training jobs of your projects, newest first (detail has history and log)",
     )
     def get(self, request: Request) -> Response:
-        jobs = _jobs_visible_to(request.user).select_related("project")[:100]
-        return Response(TrainingJobSerializer(jobs, many=True).data)
+        jobs = training_jobs_visible_to(request.user)[:100]
+        return Response(TrainingJobSummarySerializer(jobs, many=True).data)
 
     @extend_schema(
         request=TrainingJobCreateSerializer,
-        responses={201: TrainingJobSerializer, 404: OpenApiResponse(description="No such project")},
+        responses={
+            201: TrainingJobSerializer,
+            400: OpenApiResponse(description="A config field the job's kind does not take"),
+            404: OpenApiResponse(description="No such project"),
+        },
         summary="Start a training job (researchers)",
     )
     def post(self, request: Request) -> Response:
@@ -37,7 +42,10 @@ class TrainingJobListCreateView(APIView):
             request.user, data.validated_data["project"], min_role=Role.RESEARCHER
         )
         job = services.training_job_create(
-            project=project, created_by=request.user, config=data.validated_data["config"]
+            project=project,
+            created_by=request.user,
+            config=data.validated_data["config"],
+            kind=data.validated_data["kind"],
         )
         return Response(TrainingJobSerializer(job).data, status=status.HTTP_201_CREATED)
 
@@ -45,7 +53,21 @@ class TrainingJobListCreateView(APIView):
 class TrainingJobDetailView(APIView):
     @extend_schema(responses={200: TrainingJobSerializer}, summary="One training job")
     def get(self, request: Request, job_id: int) -> Response:
-        job = _jobs_visible_to(request.user).select_related("project").filter(pk=job_id).first()
-        if job is None:
-            return not_found(f"no training job {job_id}")
+        job = access_training_job_by_id(request.user, job_id)
+        return Response(TrainingJobSerializer(job).data)
+
+
+class TrainingJobCancelView(APIView):
+    @extend_schema(
+        request=None,
+        responses={
+            200: TrainingJobSerializer,
+            409: OpenApiResponse(description="The job has already finished"),
+        },
+        summary="Cancel a queued or running job (researchers); its process is stopped",
+    )
+    def post(self, request: Request, job_id: int) -> Response:
+        job = access_training_job_by_id(request.user, job_id)
+        if not services.training_job_cancel(job=job):
+            return conflict(f"training job {job_id} is already {job.status}")
         return Response(TrainingJobSerializer(job).data)

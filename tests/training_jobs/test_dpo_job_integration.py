@@ -1,14 +1,10 @@
 """The thin training loop on real parts: Postgres, Redis, a Celery worker process, TRL."""
 
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.db import connection
 from rest_framework.test import APIClient
 
 from annotation import services
@@ -17,80 +13,6 @@ from factories import ProjectFactory, member, pair_task
 from training_jobs.models import TrainingJob
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _database_url() -> str:
-    db = connection.settings_dict
-    auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
-    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
-@pytest.fixture
-def celery_worker(tmp_path, tiny_models):
-    assert settings.CELERY_BROKER_URL.startswith("redis://"), "integration tests need Redis"
-    env = {
-        **os.environ,
-        "DATABASE_URL": _database_url(),  # the test database pytest-django created
-        "ARBITER_TRAINING_DIR": str(tmp_path / "training"),
-    }
-    _purge_queues(["gpu", "default"])  # stale messages from an earlier run name other rows
-    log = (tmp_path / "worker.log").open("wb")
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "-Q",
-            "gpu,default",
-            "-P",
-            "solo",
-            "-n",
-            f"test-{os.getpid()}@%h",
-            "--purge",
-            "--without-gossip",
-            "--without-mingle",
-            "-l",
-            "info",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    _wait_ready(worker, tmp_path / "worker.log")
-    yield {"process": worker, "log": tmp_path / "worker.log", "training_dir": tmp_path / "training"}
-    worker.terminate()
-    try:
-        worker.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        worker.kill()
-    log.close()
-
-
-def _purge_queues(queues: list[str]) -> None:
-    from config.celery import app
-
-    with app.connection_for_write() as conn:
-        for queue in queues:
-            try:
-                conn.default_channel.queue_purge(queue)
-            except Exception:  # a queue that was never declared has nothing to purge
-                pass
-
-
-def _wait_ready(worker: subprocess.Popen, log_path: Path, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if " ready." in log_path.read_text(errors="replace"):
-            return
-        if worker.poll() is not None:
-            break
-        time.sleep(0.3)
-    pytest.fail("celery worker did not start:\n" + log_path.read_text(errors="replace")[-3000:])
 
 
 def _judged_project(pairs: int):

@@ -171,11 +171,22 @@ def strength_margin(strength: int, margin_by_strength: dict[str, float]) -> floa
         ) from None
 
 
+def likert_strength(value: Any) -> int:
+    """A row's strength as a whole Likert point, or NO_STRENGTH.
+
+    Arbiter's export writes strengths as numbers (2.0), which count; a fractional mean of
+    several annotators has no point of the scale and counts as missing.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return NO_STRENGTH
+    return int(value) if float(value).is_integer() and value >= 0 else NO_STRENGTH
+
+
 def training_rows(rows: list[dict[str, Any]], config: RewardRecipeConfig) -> list[dict[str, Any]]:
     """Rows as the trainer sees them: a prompt key to balance on, strength, optional margin."""
     prepared = []
     for row in rows:
-        strength = row["strength"] if isinstance(row.get("strength"), int) else NO_STRENGTH
+        strength = likert_strength(row.get("strength"))
         item = {
             "prompt": row["prompt"],
             "chosen": row["chosen"],
