@@ -41,6 +41,14 @@ def access_project_by_slug(user: AbstractBaseUser, slug: str, *, min_role: Role)
     return project
 
 
+def access_require_project_role(
+    user: AbstractBaseUser, project: Project, *, min_role: Role
+) -> None:
+    """For a project the caller already sees: 403 unless their role there is high enough."""
+    if not projects_for(user, min_role=min_role).filter(pk=project.pk).exists():
+        raise RoleRequired(f"only the project's {min_role.label.lower()}s may do this")
+
+
 def access_assignment_by_id(user: AbstractBaseUser, assignment_id: int) -> Assignment:
     # Another annotator's assignment is indistinguishable from a missing one (no IDOR oracle).
     assignment = (

@@ -145,6 +145,13 @@ class Conversation(models.Model):
         related_name="+",
         help_text="Where the conversation continues from.",
     )
+    # Never shown to the annotator: candidates are labelled A/B only.
+    model_versions = models.ManyToManyField(
+        "models_serving.ModelVersion",
+        blank=True,
+        related_name="conversations",
+        help_text="Live candidates are sampled from these in turn; set at session start.",
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:

@@ -297,6 +297,14 @@ class SessionStartSerializer(serializers.Serializer):
     system = serializers.CharField(
         max_length=20_000, allow_blank=True, default="", trim_whitespace=False
     )
+    model_version_ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1),
+        required=False,
+        min_length=1,
+        max_length=2,
+        help_text="Researchers only: the versions live candidates are sampled from (default: "
+        "the project's buffer version, else the newest enabled one). Never shown to annotators.",
+    )
 
 
 class SessionMessageSerializer(serializers.Serializer):

@@ -5,9 +5,14 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from models_serving.client import Candidate
+from models_serving.models import ModelVersion
 
-from . import sessions
-from .access import access_conversation_by_id, access_project_by_slug
+from . import services, sessions
+from .access import (
+    access_conversation_by_id,
+    access_project_by_slug,
+    access_require_project_role,
+)
 from .api_errors import not_found
 from .models import Role
 from .serializers import (
@@ -27,15 +32,26 @@ def _session_response(conversation, code: int = status.HTTP_200_OK) -> Response:
 class SessionStartView(APIView):
     @extend_schema(
         request=SessionStartSerializer,
-        responses={201: SessionSerializer, 404: OpenApiResponse(description="No access")},
+        responses={
+            201: SessionSerializer,
+            403: OpenApiResponse(description="Only researchers choose model versions"),
+            404: OpenApiResponse(description="No access"),
+        },
         summary="Start a live multi-turn session in a project",
     )
     def post(self, request: Request, slug: str) -> Response:
         project = access_project_by_slug(request.user, slug, min_role=Role.ANNOTATOR)
         data = SessionStartSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        versions = None
+        if "model_version_ids" in data.validated_data:
+            access_require_project_role(request.user, project, min_role=Role.RESEARCHER)
+            versions = _enabled_versions(data.validated_data["model_version_ids"])
         conversation = sessions.session_start(
-            project=project, owner=request.user, system=data.validated_data["system"]
+            project=project,
+            owner=request.user,
+            system=data.validated_data["system"],
+            model_versions=versions,
         )
         return _session_response(conversation, status.HTTP_201_CREATED)
 
@@ -89,6 +105,14 @@ class SessionEndView(APIView):
     def post(self, request: Request, session_id: int) -> Response:
         conversation = access_conversation_by_id(request.user, session_id)
         return _session_response(sessions.session_end(conversation=conversation))
+
+
+def _enabled_versions(ids: list[int]) -> list[ModelVersion]:
+    versions = list(ModelVersion.objects.filter(pk__in=ids, enabled=True).order_by("pk"))
+    if len(versions) != len(set(ids)):
+        missing = sorted(set(ids) - {v.pk for v in versions})
+        raise services.InvalidInput("model_version_ids", f"no enabled model version {missing}")
+    return versions
 
 
 def _candidate(data: dict) -> Candidate:

@@ -1,21 +1,31 @@
 """Live multi-turn sessions: the annotator writes a turn, judges candidates, and the
 conversation continues from the chosen reply (book §11.2.3).
 
-Generation of the candidates belongs to models_serving (the generation issue); here a
-turn's candidates are attached by whoever produced them and judged like any pair.
+A turn's candidates either stream from the session's model versions (``turn_stream_open``,
+then annotation/live_turns.py) or are attached by whoever produced them; either way they are
+judged like any pair, through the normal judgment endpoint.
 """
 
 import random
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
 
-from models_serving.client import Candidate
+from models_serving.client import Candidate, SamplingParams, ServerConfig
+from models_serving.models import ModelVersion
+from models_serving.selectors import model_version_list, server_config_for
 
 from . import services
+from .answers import LABELS
 from .models import (
     Assignment,
+    Completion,
     Conversation,
     Judgment,
     Message,
@@ -30,20 +40,39 @@ from .selectors import assignment_display
 # A live turn is held for its owner, not leased from a shared pool.
 LIVE_TURN_HOLD = timedelta(days=7)
 MAX_CANDIDATES = 8
+LIVE_CANDIDATES = 2  # streamed side by side, labelled A and B
+# A streamed candidate not finished yet: created empty, filled in when its stream ends. Cut
+# ones get their own finish_reason ("judged", "disconnect", ...), so this state is never final.
+STREAMING = Q(incomplete=True, finish_reason="")
 
 
 class SessionConflict(Exception):
     """The session is not in a state that allows this step; the message says why."""
 
 
-def session_start(*, project: Project, owner: AbstractBaseUser, system: str = "") -> Conversation:
+def session_start(
+    *,
+    project: Project,
+    owner: AbstractBaseUser,
+    system: str = "",
+    model_versions: Sequence[ModelVersion] | None = None,
+) -> Conversation:
+    """Open a session; it samples ``model_versions`` (default: ``session_default_versions``)."""
+    versions = session_default_versions(project) if model_versions is None else model_versions
     with transaction.atomic():
         conversation = Conversation.objects.create(project=project, owner=owner)
+        conversation.model_versions.set(versions)
         if system:
             head = Message.objects.create(conversation=conversation, role="system", content=system)
             conversation.head = head
             conversation.save(update_fields=["head"])
     return conversation
+
+
+def session_default_versions(project: Project) -> list[ModelVersion]:
+    """The project's buffer version if it has one, else the newest enabled version, else none."""
+    version = project.buffer_model_version or model_version_list(enabled=True).first()
+    return [version] if version is not None else []
 
 
 def session_current_turn(conversation: Conversation) -> Prompt | None:
@@ -53,10 +82,14 @@ def session_current_turn(conversation: Conversation) -> Prompt | None:
 def turn_state(turn: Prompt | None) -> str:
     if turn is None:
         return "none"
-    task = turn.tasks.first()
+    task = turn.tasks.order_by("-id").first()
     if task is None:
         return "awaiting_candidates"
-    return "judged" if task.judgments.exists() else "judging"
+    if task.judgments.exists():
+        return "judged"
+    # A pair withdrawn (regenerated, or its stream failed) leaves the turn waiting for a new one.
+    pending = task.assignments.filter(status=Assignment.Status.PENDING).exists()
+    return "judging" if pending else "awaiting_candidates"
 
 
 def session_add_user_turn(*, conversation: Conversation, content: str) -> Prompt:
@@ -68,6 +101,8 @@ def session_add_user_turn(*, conversation: Conversation, content: str) -> Prompt
             raise SessionConflict("judge the current turn before writing the next message")
         if conversation.head is not None and conversation.head.role == "user":
             raise SessionConflict("the conversation is waiting for an assistant reply")
+        if _reply_still_streaming(conversation.head):
+            raise SessionConflict("the chosen reply is still being saved; try again in a moment")
         message = Message.objects.create(
             conversation=conversation, parent=conversation.head, role="user", content=content
         )
@@ -98,28 +133,23 @@ def turn_attach_candidates(
         _require_open(conversation)
         if session_current_turn(conversation) != turn or turn_state(turn) != "awaiting_candidates":
             raise SessionConflict("this turn is not waiting for candidates")
+        # After a withdrawn pair the turn already has candidates: number on after them.
+        first = turn.completions.count()
         completions = [
-            services.completion_store(prompt=turn, candidate_index=i, candidate=c)
+            services.completion_store(prompt=turn, candidate_index=first + i, candidate=c)
             for i, c in enumerate(candidates)
         ]
-        task = Task.objects.create(
-            project=turn.project, prompt=turn, kind=Task.Kind.LIVE_TURN, overlap=1, slots_taken=1
-        )
-        TaskCandidate.objects.bulk_create(
-            TaskCandidate(task=task, completion=c, position=i) for i, c in enumerate(completions)
-        )
-        shown = (rng or random.Random()).sample([c.pk for c in completions], k=len(completions))
-        services.assignment_lease(
-            task=task, annotator=conversation.owner, shown_order=shown, hold=LIVE_TURN_HOLD
-        )
-    return task
+        assignment = _turn_pair_for_owner(turn, completions, conversation.owner, rng)
+    return assignment.task
 
 
 def session_continue_from(judgment: Judgment) -> None:
     """After a live turn is judged, the chosen reply joins the conversation.
 
     A tie or "both bad" continues from the reply shown first, so the session can go on;
-    the judgment itself still records that nothing was preferred.
+    the judgment itself still records that nothing was preferred. A reply judged while it
+    still streams is copied as stored so far; ``live_candidate_save`` then gives the message
+    the candidate's final text, and the next message waits for that (``_reply_still_streaming``).
     """
     prompt = judgment.task.prompt
     if prompt.conversation_id is None:
@@ -134,6 +164,215 @@ def session_continue_from(judgment: Judgment) -> None:
         completion=winner,
     )
     Conversation.objects.filter(pk=prompt.conversation_id).update(head=reply)
+
+
+@dataclass(frozen=True)
+class LiveCandidate:
+    """One candidate to stream: its placeholder Completion, its blind label, how to sample it."""
+
+    completion_id: int
+    label: str
+    server: ServerConfig
+    params: SamplingParams
+    seed: int
+
+
+@dataclass(frozen=True)
+class LiveTurnPlan:
+    turn_id: int
+    assignment_id: int
+    messages: list[dict]
+    candidates: list[LiveCandidate]  # in label order: A, B
+    assignment: dict  # assignment_display(), contents still empty
+
+
+def turn_stream_open(
+    *, conversation: Conversation, regenerate: bool = False, rng: random.Random | None = None
+) -> LiveTurnPlan:
+    """Create the current turn's candidates empty, with their task and the owner's assignment.
+
+    Everything exists before the first token, so the owner may judge while the candidates
+    stream (the stream fills them in). ``regenerate`` withdraws an unjudged pair first; its
+    completions stay stored, and the new ones are numbered after them on the same turn Prompt.
+    Raises SessionConflict when the turn is not waiting for candidates (or no model is set),
+    and ModelVersionDisabled when an admin switched the session's model off.
+    """
+    rng = rng or random.Random()
+    servers = _live_servers(conversation)
+    with transaction.atomic():
+        conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
+        _require_open(conversation)
+        turn = _turn_open_for_candidates(conversation, regenerate=regenerate)
+        first = turn.completions.count()
+        # Candidate i samples version i mod n: with two versions, one candidate each.
+        drawn = [(servers[i % len(servers)], rng.randrange(2**31)) for i in range(LIVE_CANDIDATES)]
+        completions = [
+            _placeholder(turn, candidate_index=first + i, server=server, seed=seed)
+            for i, (server, seed) in enumerate(drawn)
+        ]
+        assignment = _turn_pair_for_owner(turn, completions, conversation.owner, rng)
+    how = {c.pk: draw for c, draw in zip(completions, drawn, strict=True)}
+    candidates = [
+        LiveCandidate(
+            completion_id=cid,
+            label=LABELS[position],
+            server=how[cid][0],
+            params=how[cid][0].default_sampling,
+            seed=how[cid][1],
+        )
+        for position, cid in enumerate(assignment.shown_order)
+    ]
+    return LiveTurnPlan(
+        turn_id=turn.pk,
+        assignment_id=assignment.pk,
+        messages=list(turn.messages),
+        candidates=candidates,
+        assignment=assignment_display(assignment),
+    )
+
+
+def _live_servers(conversation: Conversation) -> list[ServerConfig]:
+    versions = list(conversation.model_versions.order_by("pk"))
+    versions = versions or session_default_versions(conversation.project)
+    if not versions:
+        raise SessionConflict("no model is set up for live sessions here; ask a researcher")
+    return [server_config_for(v) for v in versions]
+
+
+def _turn_open_for_candidates(conversation: Conversation, *, regenerate: bool) -> Prompt:
+    """The current turn, once it waits for candidates (after withdrawing its pair if asked)."""
+    turn = session_current_turn(conversation)
+    state = turn_state(turn)
+    if turn is not None and state == "judging" and regenerate:
+        _withdraw(Assignment.objects.filter(task__prompt=turn), "regenerated")
+    elif turn is None or state != "awaiting_candidates":
+        raise SessionConflict(_NOT_AWAITING[state])
+    return turn
+
+
+def _placeholder(
+    turn: Prompt, *, candidate_index: int, server: ServerConfig, seed: int
+) -> Completion:
+    return Completion.objects.create(
+        prompt=turn,
+        candidate_index=candidate_index,
+        content="",
+        model_name=server.model,
+        model_version_id=server.version_id,
+        endpoint_id=server.endpoint_id,
+        sampling_params={**server.default_sampling.as_dict(), "n": 1},
+        seed=seed,
+        incomplete=True,
+    )
+
+
+def _turn_pair_for_owner(
+    turn: Prompt,
+    completions: list[Completion],
+    owner: AbstractBaseUser,
+    rng: random.Random | None,
+) -> Assignment:
+    """A live-turn task over ``completions``, held for the session's owner in random order."""
+    task = Task.objects.create(
+        project_id=turn.project_id, prompt=turn, kind=Task.Kind.LIVE_TURN, overlap=1, slots_taken=1
+    )
+    TaskCandidate.objects.bulk_create(
+        TaskCandidate(task=task, completion=c, position=i) for i, c in enumerate(completions)
+    )
+    shown = (rng or random.Random()).sample([c.pk for c in completions], k=len(completions))
+    return services.assignment_lease(
+        task=task, annotator=owner, shown_order=shown, hold=LIVE_TURN_HOLD
+    )
+
+
+_NOT_AWAITING = {
+    "none": "write a message first",
+    "judged": "this turn is judged; write the next message",
+    "judging": "this turn's candidates are drawn: judge them, or ask for new ones (regenerate)",
+}
+
+
+def live_candidate_save(
+    *,
+    completion_id: int,
+    content: str,
+    finish_reason: str,
+    incomplete: bool,
+    model_name: str | None = None,
+    prompt_tokens: int | None = None,
+    completion_tokens: int | None = None,
+    latency_ms: int | None = None,
+) -> bool:
+    """Fill in a streamed candidate once, when its stream ends or is cut off.
+
+    If the owner judged before the end and picked it, the reply already in the conversation
+    gets the same text. Returns False when the candidate was already saved.
+    """
+    fields = {
+        "content": content,
+        "finish_reason": finish_reason,
+        "incomplete": incomplete,
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "latency_ms": latency_ms,
+    }
+    if model_name:
+        fields["model_name"] = model_name
+    with transaction.atomic():
+        saved = Completion.objects.filter(STREAMING, pk=completion_id).update(**fields) == 1
+        if saved:
+            Message.objects.filter(completion_id=completion_id).update(content=content)
+        if saved and not incomplete and _repeats_a_sibling(completion_id, content):
+            # Already shown, so it cannot be redrawn like a bulk candidate; flagged instead.
+            Completion.objects.filter(pk=completion_id).update(duplicate=True)
+    return saved
+
+
+def _repeats_a_sibling(completion_id: int, content: str) -> bool:
+    tasks = TaskCandidate.objects.filter(completion_id=completion_id).values("task_id")
+    siblings = Completion.objects.filter(taskcandidate__task_id__in=tasks, incomplete=False)
+    texts = siblings.exclude(pk=completion_id).values_list("content", flat=True)
+    return any(text.strip() == content.strip() for text in texts)
+
+
+def live_assignment_status(*, assignment_id: int) -> str:
+    return Assignment.objects.filter(pk=assignment_id).values_list("status", flat=True).get()
+
+
+def live_assignment_display(*, assignment_id: int) -> dict | None:
+    """The pair as it is stored now, if it still waits for the owner's judgment."""
+    pending = Assignment.objects.filter(pk=assignment_id, status=Assignment.Status.PENDING).first()
+    return assignment_display(pending) if pending else None
+
+
+def live_turn_withdraw(*, assignment_id: int, reason: str) -> bool:
+    """Take back a live pair nobody judged (its stream failed or was cut off).
+
+    The turn then waits for candidates again; the stored completions stay. False if the owner
+    judged it first.
+    """
+    return _withdraw(Assignment.objects.filter(pk=assignment_id), reason) == 1
+
+
+def _withdraw(assignments, reason: str) -> int:
+    # Conditional on PENDING, like every other assignment transition: a judgment that lands
+    # at the same moment wins, and the withdrawal changes nothing.
+    return assignments.filter(status=Assignment.Status.PENDING).update(
+        status=Assignment.Status.SKIPPED, skip_reason=f"withdrawn: {reason}"
+    )
+
+
+def _reply_still_streaming(head: Message | None) -> bool:
+    """The head is a reply judged before its stream ended, and the stream has not saved it yet.
+
+    A stream outlives its deadline only if its process died; then what was stored is final.
+    """
+    if head is None or head.completion_id is None:
+        return False
+    recent = timezone.now() - timedelta(seconds=settings.LIVE_STREAM_MAX_SECONDS + 30)
+    return Completion.objects.filter(
+        STREAMING, pk=head.completion_id, created_at__gt=recent
+    ).exists()
 
 
 def session_end(*, conversation: Conversation) -> Conversation:

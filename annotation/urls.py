@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import export_views, project_views, round_views, session_views, views
+from . import export_views, project_views, round_views, session_views, stream_views, views
 
 urlpatterns = [
     path("auth/csrf/", views.CsrfView.as_view(), name="auth-csrf"),
@@ -45,6 +45,12 @@ urlpatterns = [
     ),
     path(
         "sessions/<int:session_id>/end/", session_views.SessionEndView.as_view(), name="session-end"
+    ),
+    # A plain async view (server-sent events): settings.ASGI_NATIVE_PATHS must match it.
+    path(
+        "sessions/<int:session_id>/stream/",
+        stream_views.session_stream,
+        name="session-stream",
     ),
     path("projects/<slug:slug>/tasks/", project_views.TaskListView.as_view(), name="task-list"),
     path(

@@ -5,16 +5,18 @@ itself. Errors come out typed so callers can turn them into clear messages.
 """
 
 import asyncio
+import itertools
 import math
 import random
 import time
 import weakref
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 
 import openai
-from openai import AsyncOpenAI
-from openai.types.chat import ChatCompletion
+from openai import AsyncOpenAI, AsyncStream
+from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 MAX_RETRY_DELAY = 8.0  # seconds; also the most of a server's Retry-After we are willing to wait
 
@@ -70,6 +72,17 @@ class Candidate:
 
 
 @dataclass(frozen=True)
+class StreamEnd:
+    """The last item of ``ChatClient.stream``: how the reply ended and what it cost."""
+
+    model: str
+    finish_reason: str
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    latency_ms: int
+
+
+@dataclass(frozen=True)
 class ServerConfig:
     base_url: str
     model: str
@@ -82,6 +95,9 @@ class ServerConfig:
     max_retries: int = 2
     retry_backoff: float = 0.5  # first retry's delay in seconds, doubled for each next one
     duplicate_retries: int = 2  # redraws of a candidate whose text repeats an earlier one
+    # Ask for token usage at the end of a stream (vLLM, OpenAI); `transformers serve` sends it
+    # anyway and warns about the field, so it is left out there.
+    stream_usage: bool = True
     default_sampling: SamplingParams = SamplingParams()
     endpoint_id: int | None = None  # the ModelEndpoint / ModelVersion rows, when built from them
     version_id: int | None = None
@@ -135,8 +151,75 @@ class ChatClient:
             messages, candidates, params=params, next_seed=base_seed + k
         )
 
+    async def stream(
+        self, messages: Sequence[dict], *, params: SamplingParams, seed: int
+    ) -> AsyncIterator[str | StreamEnd]:
+        """One candidate as the server generates it: text deltas, then one StreamEnd.
+
+        Opening the request is retried like ``generate``; once the server has answered nothing
+        is retried, since the caller may already have shown the tokens. Closing the iterator or
+        cancelling the task that reads it closes the HTTP response, so the server stops too.
+        """
+        started = time.monotonic()
+        for attempt in itertools.count():
+            async with endpoint_gate(self.config):  # held for the whole stream
+                try:
+                    response = await self._stream_open(messages, params=params, seed=seed)
+                except ModelServerUnavailable as exc:
+                    delay = _retry_delay(exc.__cause__, attempt, self.config.retry_backoff)
+                    if attempt >= self.config.max_retries or delay is None:
+                        raise
+                else:
+                    async with response:
+                        async for item in self._stream_items(response, started=started):
+                            yield item
+                    return
+            await asyncio.sleep(delay)  # outside the gate: a waiting retry holds no slot
+
     async def close(self) -> None:
         await self._client.close()
+
+    @property
+    def _where(self) -> str:
+        return f"model server at {self.config.base_url}"
+
+    async def _stream_open(
+        self, messages: Sequence[dict], *, params: SamplingParams, seed: int
+    ) -> AsyncStream[ChatCompletionChunk]:
+        extra = {"stream_options": {"include_usage": True}} if self.config.stream_usage else {}
+        with _typed_errors(self._where):
+            return await self._client.chat.completions.create(
+                model=self.config.model,
+                messages=list(messages),  # type: ignore[arg-type]
+                seed=seed,
+                stream=True,
+                **params.as_dict(),
+                **extra,  # type: ignore[arg-type]
+            )
+
+    async def _stream_items(
+        self, response: AsyncStream[ChatCompletionChunk], *, started: float
+    ) -> AsyncIterator[str | StreamEnd]:
+        model, finish_reason, usage = self.config.model, "", None
+        with _typed_errors(self._where, reading=True):
+            async for chunk in response:
+                model = chunk.model or model
+                usage = chunk.usage or usage  # the last chunk, or one with no choices (vLLM)
+                for choice in chunk.choices:
+                    if choice.delta is not None and choice.delta.content:
+                        yield _storable(choice.delta.content)
+                    finish_reason = choice.finish_reason or finish_reason
+        if not finish_reason:
+            # Every OpenAI-compatible server ends a reply with a finish reason; a body that just
+            # stops (a crash behind a proxy, or HTTP/1.0) is a reply cut off, not a short one.
+            raise ModelServerUnavailable(f"{self._where} closed the connection mid-reply")
+        yield StreamEnd(
+            model=model,
+            finish_reason=finish_reason,
+            prompt_tokens=usage.prompt_tokens if usage else None,
+            completion_tokens=usage.completion_tokens if usage else None,
+            latency_ms=int((time.monotonic() - started) * 1000),
+        )
 
     async def _redraw_duplicates(
         self,
@@ -186,8 +269,7 @@ class ChatClient:
     ) -> list[Candidate]:
         started = time.monotonic()
         extra = {"logprobs": True} if self.config.supports_logprobs else {}
-        where = f"model server at {self.config.base_url}"
-        try:
+        with _typed_errors(self._where):
             response = await self._client.chat.completions.create(
                 model=self.config.model,
                 messages=list(messages),  # type: ignore[arg-type]
@@ -196,28 +278,12 @@ class ChatClient:
                 **params.as_dict(),
                 **extra,
             )
-        except openai.APITimeoutError as exc:
-            raise ModelServerUnavailable(f"{where} did not answer in time") from exc
-        except openai.APIConnectionError as exc:
-            raise ModelServerUnavailable(f"{where} is unreachable") from exc
-        except openai.APIStatusError as exc:
-            # Only our words and the status code: an upstream body may echo prompts or secrets.
-            code = exc.status_code
-            if code == 429 or code >= 500:
-                raise ModelServerUnavailable(
-                    f"{where} is unavailable (HTTP {code})", status_code=code
-                ) from exc
-            raise ModelServerRejected(
-                f"{where} refused the request (HTTP {code})", status_code=code
-            ) from exc
-        except ValueError as exc:  # a 200 whose body is not JSON (a proxy's HTML page)
-            raise ModelServerMalformed(f"{where} answered with something other than JSON") from exc
         latency_ms = int((time.monotonic() - started) * 1000)
         try:
             return self._candidates(response, n=n, params=params, seed=seed, latency_ms=latency_ms)
         except (AttributeError, TypeError, ValueError) as exc:
             # The SDK builds its models without validating them, so a wrong shape shows up here.
-            raise ModelServerMalformed(f"{where} answered with no usable completion") from exc
+            raise ModelServerMalformed(f"{self._where} answered with no usable completion") from exc
 
     def _candidates(
         self,
@@ -245,6 +311,36 @@ class ChatClient:
             )
             for choice in response.choices
         ]
+
+
+@contextmanager
+def _typed_errors(where: str, *, reading: bool = False) -> Iterator[None]:
+    """The SDK's errors as ours; ``reading``: while reading a stream the server already opened."""
+    try:
+        yield
+    except openai.APITimeoutError as exc:
+        raise ModelServerUnavailable(f"{where} did not answer in time") from exc
+    except openai.APIConnectionError as exc:
+        lost = "closed the connection mid-reply" if reading else "is unreachable"
+        raise ModelServerUnavailable(f"{where} {lost}") from exc
+    except openai.APIStatusError as exc:
+        # Only our words and the status code: an upstream body may echo prompts or secrets.
+        code = exc.status_code
+        if code == 429 or code >= 500:
+            raise ModelServerUnavailable(
+                f"{where} is unavailable (HTTP {code})", status_code=code
+            ) from exc
+        raise ModelServerRejected(
+            f"{where} refused the request (HTTP {code})", status_code=code
+        ) from exc
+    except openai.APIError as exc:  # an error event inside a stream; its text stays upstream
+        raise ModelServerError(f"{where} reported an error mid-reply") from exc
+    except ValueError as exc:  # a 200 whose body is not JSON (a proxy's HTML page)
+        raise ModelServerMalformed(f"{where} answered with something other than JSON") from exc
+    except (AttributeError, TypeError) as exc:
+        if not reading:
+            raise
+        raise ModelServerMalformed(f"{where} streamed something other than chat chunks") from exc
 
 
 def _retry_delay(cause: BaseException | None, attempt: int, backoff: float) -> float | None:

@@ -2,7 +2,8 @@
 
 Each request takes the next scripted reply (a Reply, or a function of the request body that
 returns one); when the script is empty, `fallback` answers. Requests are recorded, and so is the
-most that were in flight at once.
+most that were in flight at once. A Reply with `stream` set answers as server-sent events, one
+chunk at a time; a client that hangs up mid-stream is counted in `hung_up`.
 """
 
 import json
@@ -22,6 +23,11 @@ class Reply:
     headers: dict = field(default_factory=dict)
     delay: float = 0.0
     hang_up: bool = False  # close the connection without answering
+    # Server-sent events: each string is one content delta, sent `chunk_delay` seconds apart.
+    stream: list[str] | None = None
+    chunk_delay: float = 0.0
+    finish_reason: str = "stop"
+    drop_after: int | None = None  # close the connection after this many deltas (a crash)
 
 
 def chat_reply(
@@ -55,6 +61,30 @@ def chat_reply(
     return Reply(body=body)
 
 
+def stream_reply(
+    *deltas: str, chunk_delay: float = 0.0, drop_after: int | None = None, model: str = "m"
+) -> Reply:
+    """A streamed chat completion: the deltas, then a finish chunk with usage, then [DONE]."""
+    return Reply(
+        stream=list(deltas),
+        chunk_delay=chunk_delay,
+        drop_after=drop_after,
+        body={"model": model},
+    )
+
+
+def _sse_chunk(model: str, delta: dict, finish_reason: str | None = None, usage=None) -> bytes:
+    chunk = {
+        "id": "chatcmpl-test",
+        "object": "chat.completion.chunk",
+        "created": 0,
+        "model": model,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
+        "usage": usage,
+    }
+    return f"data: {json.dumps(chunk)}\n\n".encode()
+
+
 Script = Reply | Callable[[dict], Reply]
 
 
@@ -65,6 +95,8 @@ class ScriptedServer:
         self.requests: list[dict] = []
         self.in_flight = 0
         self.max_in_flight = 0
+        self.hung_up = 0  # streams whose client closed the connection before the end
+        self.streams_ended = threading.Semaphore(0)  # released when a stream ends either way
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._httpd.daemon_threads = True
@@ -107,6 +139,9 @@ class ScriptedServer:
                         self.close_connection = True
                         self.connection.shutdown(socket.SHUT_RDWR)
                         return
+                    if reply.stream is not None:
+                        self._stream(reply)
+                        return
                     raw = reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body)
                     data = raw.encode() if isinstance(raw, str) else raw
                     self.send_response(reply.status)
@@ -120,6 +155,34 @@ class ScriptedServer:
                     pass  # the client gave up first (a timeout test)
                 finally:
                     server._done()
+
+            def _stream(self, reply: Reply) -> None:
+                model = reply.body.get("model", "m") if isinstance(reply.body, dict) else "m"
+                self.close_connection = True  # HTTP/1.0: the body ends when we close
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.end_headers()
+                try:
+                    self._write(_sse_chunk(model, {"role": "assistant", "content": ""}))
+                    for i, delta in enumerate(reply.stream or []):
+                        if reply.drop_after is not None and i >= reply.drop_after:
+                            self.connection.shutdown(socket.SHUT_RDWR)
+                            return
+                        time.sleep(reply.chunk_delay)
+                        self._write(_sse_chunk(model, {"content": delta}))
+                    usage = {"prompt_tokens": 5, "completion_tokens": len(reply.stream or [])}
+                    usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+                    self._write(_sse_chunk(model, {}, reply.finish_reason, usage))
+                    self._write(b"data: [DONE]\n\n")
+                except (BrokenPipeError, ConnectionResetError):
+                    with server._lock:
+                        server.hung_up += 1
+                finally:
+                    server.streams_ended.release()
+
+            def _write(self, data: bytes) -> None:
+                self.wfile.write(data)
+                self.wfile.flush()
 
             def log_message(self, format: str, *args: object) -> None:
                 pass

@@ -1,0 +1,261 @@
+"""Stream a live turn's candidates side by side and store each one as it ends (issue #4).
+
+Model I/O runs here on the event loop; every database step is a short call in a thread
+(``db_step``), never a transaction held across the I/O (STYLE rule 2). The pair's task and
+assignment exist before the first token (``sessions.turn_stream_open``), so the owner may judge
+mid-stream through the normal judgment endpoint: a poll notices, the streams stop, their
+upstream requests are closed, and what they had produced is stored as incomplete.
+
+Events, in order (the view sends each as ``event: <name>`` / ``data: <json>``):
+  start   {"turn", "assignment"}         the pair exists and may be judged; contents still empty
+  delta   {"label", "text"}              more text for candidate "A" or "B"
+  done    {"label", "finish_reason", "incomplete"}   that candidate is stored (one per label)
+then exactly one of
+  ready   {"assignment"}                 every candidate ended; the stored pair to judge
+  stopped {"reason": "judged" | "withdrawn"}   judged (or redrawn elsewhere) before the end
+  error   {"message"}                    the model server failed; the turn waits for a retry
+"""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import ParamSpec, TypeVar
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import close_old_connections, connection
+
+from models_serving.client import ChatClient, ModelServerError, StreamEnd
+
+from . import sessions
+from .models import Assignment
+from .serializers import assignment_data
+
+logger = logging.getLogger(__name__)
+
+Event = tuple[str, dict]
+
+SERVER_DOWN = "The model server is not answering; your conversation is saved, try again."
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def db_step(fn: Callable[P, R]) -> Callable[P, Awaitable[R]]:
+    """``fn`` as a short database step off the event loop, its connection handed back after.
+
+    A stream lasts minutes; a connection held by its thread all along would starve the pool.
+    """
+
+    def step(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            if not connection.in_atomic_block:  # a test's transaction; never a request's
+                close_old_connections()
+
+    return sync_to_async(step)
+
+
+async def live_turn_events(plan: sessions.LiveTurnPlan) -> AsyncIterator[Event]:
+    """The events of one live turn; closing the iterator early cancels the upstream requests."""
+    run = _TurnRun(plan)
+    try:
+        run.start()
+        yield "start", {"turn": plan.turn_id, "assignment": assignment_data(plan.assignment)}
+        while (event := await run.next_event()) is not None:
+            yield event
+        for event in await run.halt(run.reason):
+            yield event
+    finally:
+        # Reached early only when the client went away (Django cancels or closes us).
+        await run.halt("disconnect")
+
+
+@dataclass(frozen=True)
+class _Stop:
+    reason: str  # becomes the finish_reason of candidates cut off by it
+
+
+_FINISHED = object()  # one stream ended and its candidate is stored
+
+
+@dataclass
+class _Stream:
+    spec: sessions.LiveCandidate
+    parts: list[str] = field(default_factory=list)
+    end: StreamEnd | None = None
+    announced: bool = False  # its done event is queued: it was stored whole
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+
+class _TurnRun:
+    def __init__(self, plan: sessions.LiveTurnPlan) -> None:
+        self.plan = plan
+        self.streams = [_Stream(spec) for spec in plan.candidates]
+        self.queue: asyncio.Queue[Event | _Stop | object] = asyncio.Queue()
+        self.tasks: list[asyncio.Task] = []
+        self.clients: list[ChatClient] = []
+        self.reason = ""
+        self._running = len(self.streams)
+        self._halting: asyncio.Future[list[Event]] | None = None
+
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.started = loop.time()
+        self.deadline = self.started + settings.LIVE_STREAM_MAX_SECONDS
+        clients: dict = {}
+        for stream in self.streams:
+            server = stream.spec.server
+            client = clients.setdefault(server, ChatClient(server))
+            self.tasks.append(asyncio.create_task(self._pump(stream, client)))
+        self.clients = list(clients.values())
+        self.tasks.append(asyncio.create_task(self._watch()))
+
+    async def next_event(self) -> Event | None:
+        """The next event to send, or None once the turn must stop (``self.reason`` says why)."""
+        while True:
+            try:
+                async with asyncio.timeout_at(self.deadline):
+                    item = await self.queue.get()
+            except TimeoutError:
+                self.reason = "timeout"
+                return None
+            if isinstance(item, _Stop):
+                self.reason = item.reason
+                return None
+            if item is _FINISHED:
+                self._running -= 1
+                if self._running == 0:
+                    self.reason = "finished"
+                    return None
+                continue
+            return item  # type: ignore[return-value]
+
+    async def halt(self, reason: str) -> list[Event]:
+        """Stop everything once, store what is left, and return the closing events."""
+        if self._halting is None:
+            self._halting = asyncio.ensure_future(self._halt(reason))
+        # Shielded: a client leaving mid-halt must not leave candidates half stored.
+        return await asyncio.shield(self._halting)
+
+    async def _halt(self, reason: str) -> list[Event]:
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        for client in self.clients:
+            await client.close()
+        # Text read but not sent yet goes out now, so the client ends with the stored text.
+        unsent = [item for item in _drain(self.queue) if isinstance(item, tuple)]
+        elapsed_ms = int((asyncio.get_running_loop().time() - self.started) * 1000)
+        closing = await db_step(self._store_rest)(reason, elapsed_ms)
+        return [] if reason == "disconnect" else unsent + closing
+
+    def _store_rest(self, reason: str, elapsed_ms: int) -> list[Event]:
+        """Store the candidates cut off by ``reason``; the done events and the closing event."""
+        events: list[Event] = []
+        for stream in self.streams:
+            if stream.announced:
+                continue
+            label = stream.spec.label
+            if sessions.live_candidate_save(
+                completion_id=stream.spec.completion_id,
+                content=stream.text,
+                finish_reason=reason,
+                incomplete=True,
+                latency_ms=elapsed_ms,
+            ):
+                events.append(_done(label, reason, incomplete=True))
+            elif stream.end is not None:  # stored whole just as we cancelled its task
+                events.append(_done(label, stream.end.finish_reason, incomplete=False))
+        cut = any(e[1]["incomplete"] for e in events)
+        # A failed pair, or one the annotator left half-streamed, is withdrawn: the turn then
+        # waits for a fresh pair, and the stored (incomplete) candidates stay for the record.
+        if reason == "error" or (reason == "disconnect" and cut):
+            withdrawn = sessions.live_turn_withdraw(
+                assignment_id=self.plan.assignment_id, reason=reason
+            )
+            if withdrawn and reason == "error":
+                return [("error", {"message": SERVER_DOWN})]
+        return events + [self._closing_event()]
+
+    def _closing_event(self) -> Event:
+        display = sessions.live_assignment_display(assignment_id=self.plan.assignment_id)
+        if display is not None:
+            return "ready", {"assignment": assignment_data(display)}
+        status = sessions.live_assignment_status(assignment_id=self.plan.assignment_id)
+        return "stopped", {
+            "reason": "judged" if status == Assignment.Status.SUBMITTED else "withdrawn"
+        }
+
+    async def _pump(self, stream: _Stream, client: ChatClient) -> None:
+        label = stream.spec.label
+        try:
+            await self._read(stream, client)
+            await db_step(self._store_whole)(stream)
+        except ModelServerError as exc:
+            logger.warning("live turn %s, candidate %s: %s", self.plan.turn_id, label, exc)
+            self.queue.put_nowait(_Stop("error"))
+            return
+        except Exception:
+            logger.exception("live turn %s, candidate %s failed", self.plan.turn_id, label)
+            self.queue.put_nowait(_Stop("error"))
+            return
+        stream.announced = True
+        assert stream.end is not None
+        self.queue.put_nowait(_done(label, stream.end.finish_reason, incomplete=False))
+        self.queue.put_nowait(_FINISHED)
+
+    async def _read(self, stream: _Stream, client: ChatClient) -> None:
+        spec = stream.spec
+        items = client.stream(self.plan.messages, params=spec.params, seed=spec.seed)
+        async with contextlib.aclosing(items):
+            async for item in items:
+                if isinstance(item, StreamEnd):
+                    stream.end = item
+                else:
+                    stream.parts.append(item)
+                    self.queue.put_nowait(("delta", {"label": spec.label, "text": item}))
+
+    def _store_whole(self, stream: _Stream) -> None:
+        end = stream.end
+        assert end is not None
+        sessions.live_candidate_save(
+            completion_id=stream.spec.completion_id,
+            content=stream.text,
+            finish_reason=end.finish_reason,
+            incomplete=False,
+            model_name=end.model,
+            prompt_tokens=end.prompt_tokens,
+            completion_tokens=end.completion_tokens,
+            latency_ms=end.latency_ms,
+        )
+
+    async def _watch(self) -> None:
+        """Notice a judgment (or a redraw) made through the normal API while we stream."""
+        status = db_step(sessions.live_assignment_status)
+        current = Assignment.Status.PENDING
+        while current == Assignment.Status.PENDING:
+            await asyncio.sleep(settings.LIVE_STREAM_POLL_SECONDS)
+            try:
+                current = await status(assignment_id=self.plan.assignment_id)
+            except Exception:  # a database hiccup: the streams go on, we look again later
+                logger.exception("live turn %s: could not check its assignment", self.plan.turn_id)
+        judged = current == Assignment.Status.SUBMITTED
+        self.queue.put_nowait(_Stop("judged" if judged else "withdrawn"))
+
+
+def _done(label: str, finish_reason: str, *, incomplete: bool) -> Event:
+    return "done", {"label": label, "finish_reason": finish_reason, "incomplete": incomplete}
+
+
+def _drain(queue: asyncio.Queue) -> list:
+    items = []
+    while not queue.empty():
+        items.append(queue.get_nowait())
+    return items

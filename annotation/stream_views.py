@@ -1,0 +1,99 @@
+"""The live-turn stream: server-sent events from a plain async view on Django's ASGI handler.
+
+DRF has no async views, so this one reuses DRF's authentication classes (session login with
+its CSRF check, or an API token) in one sync step, then streams without holding a thread
+while it waits on the model (config/asgi.py routes ``settings.ASGI_NATIVE_PATHS`` here).
+"""
+
+import json
+from collections.abc import AsyncIterator, Mapping
+from contextlib import aclosing
+
+from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
+from django.views.decorators.csrf import csrf_exempt
+from rest_framework import exceptions
+from rest_framework.request import Request
+from rest_framework.settings import api_settings
+
+from models_serving.client import ModelVersionDisabled
+
+from . import live_turns, sessions
+from .access import AccessDenied, access_conversation_by_id
+
+
+@csrf_exempt  # DRF's SessionAuthentication checks CSRF for cookie logins; tokens need none
+async def session_stream(request: HttpRequest, session_id: int) -> HttpResponseBase:
+    """``POST /api/v1/sessions/<id>/stream/`` with ``{"regenerate": false}``: stream the turn.
+
+    Draws K=2 candidates for the session's open turn and streams them side by side as
+    ``text/event-stream``; the events are listed in annotation/live_turns.py. Before the stream
+    starts, errors are JSON like the rest of the API: 403 (not logged in, or no CSRF token),
+    404 (not the caller's session), 400 (bad body), 409 (the turn is not waiting for
+    candidates: write a message, judge, or send ``regenerate: true`` to redraw an unjudged
+    pair; or the session's model is switched off). Only the session's owner may stream it.
+    """
+    if request.method != "POST":
+        response = _error(405, f'Method "{request.method}" not allowed.')
+        response["Allow"] = "POST"
+        return response
+    opened = await live_turns.db_step(_open_turn)(request, session_id)
+    if isinstance(opened, HttpResponseBase):
+        return opened
+    response = StreamingHttpResponse(_sse(opened), content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"  # nginx: pass each event on as it comes
+    return response
+
+
+def _open_turn(request: HttpRequest, session_id: int) -> sessions.LiveTurnPlan | JsonResponse:
+    """Authenticate, parse, check access and create the turn's pair: one sync step."""
+    api_request = Request(
+        request,
+        parsers=[parser() for parser in api_settings.DEFAULT_PARSER_CLASSES],
+        authenticators=[auth() for auth in api_settings.DEFAULT_AUTHENTICATION_CLASSES],
+    )
+    try:
+        user = api_request.user
+        if not user.is_authenticated:
+            return _error(403, "Authentication credentials were not provided.")
+        regenerate = _regenerate_flag(api_request.data)
+    except exceptions.AuthenticationFailed as exc:
+        return _error(403, str(exc.detail))  # as DRF answers when session auth comes first
+    except exceptions.APIException as exc:  # no CSRF token, or a body that does not parse
+        return _error(exc.status_code, str(exc.detail))
+    except ValueError as exc:
+        return JsonResponse(
+            {"detail": f"Invalid input: regenerate. {exc}", "errors": {"regenerate": [str(exc)]}},
+            status=400,
+        )
+    try:
+        conversation = access_conversation_by_id(user, session_id)
+        return sessions.turn_stream_open(conversation=conversation, regenerate=regenerate)
+    except AccessDenied as exc:
+        return _error(404, str(exc))
+    except sessions.SessionConflict as exc:
+        return _error(409, str(exc))
+    except ModelVersionDisabled:
+        return _error(409, "this session's model is switched off; ask a researcher")
+
+
+def _regenerate_flag(data: object) -> bool:
+    if not isinstance(data, Mapping):
+        raise ValueError("send a JSON object")
+    regenerate = data.get("regenerate", False)
+    if not isinstance(regenerate, bool):
+        raise ValueError("must be true or false")
+    return regenerate
+
+
+async def _sse(plan: sessions.LiveTurnPlan) -> AsyncIterator[str]:
+    # aclosing: when the client leaves, the events iterator is closed at once, which
+    # cancels the upstream requests and stores what was streamed.
+    async with aclosing(live_turns.live_turn_events(plan)) as events:
+        async for name, data in events:
+            yield f"event: {name}\ndata: {json.dumps(data)}\n\n"
+
+
+def _error(status: int, detail: str) -> JsonResponse:
+    return JsonResponse({"detail": detail}, status=status)
