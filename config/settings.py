@@ -149,6 +149,11 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {"login": env.str("LOGIN_THROTTLE_RATE", default="10/min")},
 }
 SPECTACULAR_SETTINGS = {
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "annotation.stream_schema.add_session_stream",  # a plain async view spectacular misses
+        "config.schema_hooks.add_error_responses",
+    ],
     "TITLE": "Arbiter API",
     "DESCRIPTION": "Human preference data collection for LLM post-training.",
     "VERSION": "0.1.0",
@@ -165,6 +170,7 @@ SPECTACULAR_SETTINGS = {
         "MessageRoleEnum": [("system", "system"), ("user", "user"), ("assistant", "assistant")],
         "DropOrKeepEnum": [("drop", "drop"), ("keep", "keep")],
         "TrainingJobKindEnum": "training_jobs.models.TrainingJob.Kind",
+        "TrainingJobStatusEnum": "training_jobs.models.TrainingJob.Status",
         "ModelEndpointKindEnum": "models_serving.models.ModelEndpoint.Kind",
         "ModelVersionKindEnum": "models_serving.models.ModelVersion.Kind",
     },
@@ -231,11 +237,31 @@ MODEL_NAME = env.str("VLLM_MODEL", default=env.str("MODEL_NAME", default=str(TIN
 MODEL_SUPPORTS_N = env.bool("MODEL_SUPPORTS_N", default=bool(env.str("VLLM_BASE_URL", default="")))
 MODEL_CONNECT_TIMEOUT = env.float("MODEL_CONNECT_TIMEOUT", default=5.0)
 MODEL_READ_TIMEOUT = env.float("MODEL_READ_TIMEOUT", default=120.0)
+# Live sessions: a candidate still streaming after this long is cut off and kept as incomplete.
+LIVE_STREAM_MAX_SECONDS = env.float("LIVE_STREAM_MAX_SECONDS", default=300.0)
+# How often a live stream checks whether its pair was judged (or regenerated) meanwhile.
+LIVE_STREAM_POLL_SECONDS = env.float("LIVE_STREAM_POLL_SECONDS", default=0.5)
 
 # --- Training -------------------------------------------------------------------
 TRAINING_OUTPUT_DIR = Path(env.str("ARBITER_TRAINING_DIR", default=str(VAR_DIR / "training")))
 EXPORTS_DIR = Path(env.str("ARBITER_EXPORTS_DIR", default=str(VAR_DIR / "exports")))
 TRAINING_HEARTBEAT_TIMEOUT = env.int("TRAINING_HEARTBEAT_TIMEOUT", default=600)
+# How often a running job's worker reads the child's progress, beats and checks for cancel.
+TRAINING_POLL_SECONDS = env.float("TRAINING_POLL_SECONDS", default=1.0)
+# Starting checkpoints: DPO fine-tunes the policy, the reward model gets a scalar head.
+TRAINING_BASE_POLICY = env.str("TRAINING_BASE_POLICY", default=str(TINY_POLICY_DIR))
+TRAINING_BASE_REWARD_MODEL = env.str("TRAINING_BASE_REWARD_MODEL", default=str(TINY_REWARD_DIR))
+# Reference log-probs kept across DPO jobs (keyed by data snapshot and reference checkpoint).
+TRAINING_REF_LOGPS_DIR = Path(env.str("ARBITER_REF_LOGPS_DIR", default=str(VAR_DIR / "ref-logps")))
+# New DPO checkpoints are registered as model versions on this endpoint. "local" is created
+# for MODEL_BASE_URL when missing; any other name must already exist.
+TRAINING_REGISTER_ENDPOINT = env.str("TRAINING_REGISTER_ENDPOINT", default="local")
+# Recipe overrides for the jobs a closed round starts, by kind (the tiny CPU models need
+# large learning rates to move in a few steps; set real values for real models).
+TRAINING_ROUND_CONFIG: dict = {
+    "reward_model": {"learning_rate": 1e-3, "num_train_epochs": 4, "eval_fraction": 0.2},
+    "dpo": {"learning_rate": 5e-4, "max_steps": 30, "beta": 0.1},
+}
 
 LOGGING = {
     "version": 1,

@@ -196,6 +196,14 @@ MATRIX = [
         None,
         {"anonymous": 403, "annotator": 200, "researcher": 404, "admin": 404, "outsider": 404},
     ),
+    (
+        # A plain async view (server-sent events): only the owner streams; nothing is read
+        # from the stream here, so no model is asked (tests/annotation/test_live_stream.py).
+        "post",
+        "/api/v1/sessions/{waiting}/stream/",
+        {"regenerate": False},
+        {"anonymous": 403, "annotator": 200, "researcher": 404, "admin": 404, "outsider": 404},
+    ),
     ("get", "/api/v1/training-jobs/", None, {**dict.fromkeys(ROLES, 200), "anonymous": 403}),
     (
         "post",
@@ -209,6 +217,8 @@ MATRIX = [
         None,
         {"anonymous": 403, "annotator": 404, "researcher": 200, "admin": 200, "outsider": 404},
     ),
+    # The world's job is queued, so the project's researchers and admins may cancel it.
+    ("post", "/api/v1/training-jobs/{job}/cancel/", None, PROJECT_RESEARCHERS),
     # Model endpoints and versions belong to no project: the highest role held anywhere
     # decides, so a researcher elsewhere (outsider) reads them too. Admins change them.
     ("get", "/api/v1/model-endpoints/", None, READERS),
@@ -358,6 +368,32 @@ def test_matrix_covers_every_api_route():
     assert len(routes) >= 15, "route discovery found too little to be trusted"
     missing = routes - covered
     assert not missing, f"routes missing from the authz matrix: {sorted(missing)}"
+
+
+def test_matrix_covers_plain_api_views_too():
+    """Views without a DRF view_class (the async stream) escape _api_routes; check them here."""
+    from django.urls import URLPattern, URLResolver, get_resolver, resolve
+
+    plain = set()
+
+    def walk(patterns, prefix: str) -> None:
+        for p in patterns:
+            if isinstance(p, URLResolver):
+                walk(p.url_patterns, prefix + str(p.pattern))
+            elif isinstance(p, URLPattern) and not hasattr(p.callback, "view_class"):
+                route = prefix + str(p.pattern)
+                if route.startswith("api/"):
+                    plain.add(route)
+
+    walk(get_resolver().url_patterns, "")
+    assert "api/v1/sessions/<int:session_id>/stream/" in plain
+    covered = {resolve(path.format_map(_AnyId())).route for _, path, _, _ in MATRIX}
+    assert plain <= covered, f"plain API views missing from the matrix: {sorted(plain - covered)}"
+
+
+class _AnyId(dict):
+    def __missing__(self, key: str) -> str:
+        return "1"
 
 
 def test_cross_project_patch_leaves_the_row_unchanged(world):

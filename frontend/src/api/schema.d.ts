@@ -597,7 +597,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Training jobs you may see */
+        /** Training jobs of your projects, newest first (detail has history and log) */
         get: operations["v1_training_jobs_list"];
         put?: never;
         /** Start a training job (researchers) */
@@ -619,6 +619,62 @@ export interface paths {
         get: operations["v1_training_jobs_retrieve"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/training-jobs/{job_id}/cancel/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Cancel a queued or running job (researchers); its process is stopped */
+        post: operations["v1_training_jobs_cancel_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/sessions/{session_id}/stream/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Stream the open turn's two candidates (server-sent events)
+         * @description Draws two candidates for the session's open turn and streams them side by side as
+         *     `text/event-stream`, blind: labels A and B only. Each event is `event: <name>` and
+         *     `data: <JSON>`:
+         *
+         *     - `start` (LiveStreamStart): the pair exists and may be judged at once through
+         *       `POST /api/v1/assignments/{assignment.id}/judgment/`; contents are still empty.
+         *     - `delta` (LiveStreamDelta): more text for one candidate.
+         *     - `done` (LiveStreamDone): that candidate is stored; `incomplete` when it was cut off.
+         *
+         *     then exactly one of
+         *
+         *     - `ready` (LiveStreamReady): every candidate ended; the stored pair, as `GET /assignments/next/`.
+         *     - `stopped` (LiveStreamStopped): judged (or redrawn elsewhere) before the end; the streams
+         *       were cancelled and their texts stored as incomplete. After `judged`, the conversation
+         *       continues from the chosen text exactly as streamed.
+         *     - `error` (LiveStreamError): the model server failed; the turn waits for candidates again.
+         *
+         *     `regenerate: true` withdraws the turn's unjudged pair and draws a new one for the same prefix.
+         *     Without it, a turn whose pair is already drawn answers 409. Leaving mid-stream cancels the
+         *     model requests; a pair left half-streamed is withdrawn and the next call draws a fresh one.
+         */
+        post: operations["v1_sessions_stream_create"];
         delete?: never;
         options?: never;
         head?: never;
@@ -709,6 +765,29 @@ export interface components {
         CandidateLabelEnum: "A" | "B" | "C" | "D" | "E" | "F" | "G" | "H";
         CandidatesAttachRequest: {
             candidates: components["schemas"]["CandidateInRequest"][];
+        };
+        /** @description Tunable fields of ``training_jobs.recipes.dpo.DPORecipeConfig``. */
+        DPOConfigRequest: {
+            /** Format: double */
+            learning_rate?: number;
+            per_device_train_batch_size?: number;
+            max_length?: number;
+            /** Format: double */
+            eval_fraction?: number;
+            seed?: number;
+            gradient_checkpointing?: boolean;
+            /** Format: double */
+            beta?: number;
+            loss_type?: components["schemas"]["LossTypeEnum"];
+            /** Format: double */
+            label_smoothing?: number;
+            max_steps?: number;
+            precompute_ref_log_probs?: boolean;
+            lora_r?: number;
+            lora_alpha?: number;
+            /** Format: double */
+            lora_dropout?: number;
+            lora_target_modules?: string;
         };
         /** @description Documents the shape of default_sampling_params; the checks are validate_sampling_params. */
         DefaultSamplingParams: {
@@ -910,6 +989,12 @@ export interface components {
          * @enum {string}
          */
         LossTypeEnum: "sigmoid" | "ipo" | "robust" | "hinge";
+        /**
+         * @description * `off` - off
+         *     * `strength` - strength
+         * @enum {string}
+         */
+        MarginEnum: "off" | "strength";
         Me: {
             id: number;
             username: string;
@@ -1165,6 +1250,26 @@ export interface components {
             project: components["schemas"]["ProjectQuality"];
             annotators: components["schemas"]["AnnotatorQuality"][];
         };
+        /** @description Tunable fields of ``training_jobs.recipes.reward.RewardRecipeConfig``. */
+        RewardModelConfigRequest: {
+            /** Format: double */
+            learning_rate?: number;
+            per_device_train_batch_size?: number;
+            max_length?: number;
+            /** Format: double */
+            eval_fraction?: number;
+            seed?: number;
+            gradient_checkpointing?: boolean;
+            /** Format: double */
+            num_train_epochs?: number;
+            margin?: components["schemas"]["MarginEnum"];
+            margin_by_strength?: {
+                [key: string]: number;
+            };
+            balance_prompts?: boolean;
+            /** Format: double */
+            center_rewards_coefficient?: number | null;
+        };
         RewriteRequest: {
             label: components["schemas"]["CandidateLabelEnum"];
             content: string;
@@ -1276,6 +1381,8 @@ export interface components {
         SessionStartRequest: {
             /** @default  */
             system?: string;
+            /** @description Researchers only: the versions live candidates are sampled from (default: the project's buffer version, else the newest enabled one). Never shown to annotators. */
+            model_version_ids?: number[];
         };
         /**
          * @description * `open` - open
@@ -1331,17 +1438,6 @@ export interface components {
          * @enum {string}
          */
         ThumbsEnum: "up" | "down";
-        TrainingConfigRequest: {
-            /** Format: double */
-            beta?: number;
-            loss_type?: components["schemas"]["LossTypeEnum"];
-            /** Format: double */
-            learning_rate?: number;
-            max_steps?: number;
-            per_device_train_batch_size?: number;
-            max_length?: number;
-            seed?: number;
-        };
         TrainingJob: {
             readonly id: number;
             readonly kind: components["schemas"]["TrainingJobKindEnum"];
@@ -1349,13 +1445,28 @@ export interface components {
             readonly status: components["schemas"]["TrainingJobStatusEnum"];
             /** @description Recipe overrides (beta, steps…). */
             readonly config: unknown;
+            /** @description Trains on this round's judgments only (else all of the project's). */
+            readonly round: number | null;
+            /** @description The export trained on; its file is the exact data. */
+            readonly export: number | null;
+            /** @description sha256 of the exact training file. */
+            readonly data_snapshot_id: string;
             readonly data_rows: number | null;
+            /** @description Distinct judgments behind the training rows. */
+            readonly judgment_count: number | null;
+            /** @description The newest judgment the training rows cite. */
+            readonly judgment_max_id: number | null;
             readonly progress_step: number;
             readonly progress_total: number;
+            /** @description The recipe's metrics.json. */
             readonly metrics: unknown;
+            /** @description Numbers logged per step (loss…), thinned when long. */
             readonly metrics_history: unknown;
             readonly checkpoint_path: string;
+            /** @description The checkpoint, registered as a sampleable model version (DPO jobs). */
+            readonly registered_version: number | null;
             readonly error: string;
+            /** @description The end of the recipe's stderr. */
             readonly log_tail: string;
             /** Format: date-time */
             readonly created_at: string;
@@ -1366,17 +1477,19 @@ export interface components {
             /** Format: date-time */
             readonly finished_at: string | null;
         };
+        TrainingJobConfigRequest: components["schemas"]["DPOConfigRequest"] | components["schemas"]["RewardModelConfigRequest"];
         TrainingJobCreateRequest: {
             project: string;
             /** @default dpo */
             kind?: components["schemas"]["TrainingJobKindEnum"];
-            config?: components["schemas"]["TrainingConfigRequest"];
+            config?: components["schemas"]["TrainingJobConfigRequest"];
         };
         /**
          * @description * `dpo` - DPO policy
+         *     * `reward_model` - Bradley-Terry reward model
          * @enum {string}
          */
-        TrainingJobKindEnum: "dpo";
+        TrainingJobKindEnum: "dpo" | "reward_model";
         /**
          * @description * `queued` - Queued
          *     * `running` - Running
@@ -1386,6 +1499,42 @@ export interface components {
          * @enum {string}
          */
         TrainingJobStatusEnum: "queued" | "running" | "succeeded" | "failed" | "cancelled";
+        /** @description A list row: the job without its per-step history and log. */
+        TrainingJobSummary: {
+            readonly id: number;
+            readonly kind: components["schemas"]["TrainingJobKindEnum"];
+            readonly project: string;
+            readonly status: components["schemas"]["TrainingJobStatusEnum"];
+            /** @description Recipe overrides (beta, steps…). */
+            readonly config: unknown;
+            /** @description Trains on this round's judgments only (else all of the project's). */
+            readonly round: number | null;
+            /** @description The export trained on; its file is the exact data. */
+            readonly export: number | null;
+            /** @description sha256 of the exact training file. */
+            readonly data_snapshot_id: string;
+            readonly data_rows: number | null;
+            /** @description Distinct judgments behind the training rows. */
+            readonly judgment_count: number | null;
+            /** @description The newest judgment the training rows cite. */
+            readonly judgment_max_id: number | null;
+            readonly progress_step: number;
+            readonly progress_total: number;
+            /** @description The recipe's metrics.json. */
+            readonly metrics: unknown;
+            readonly checkpoint_path: string;
+            /** @description The checkpoint, registered as a sampleable model version (DPO jobs). */
+            readonly registered_version: number | null;
+            readonly error: string;
+            /** Format: date-time */
+            readonly created_at: string;
+            /** Format: date-time */
+            readonly started_at: string | null;
+            /** Format: date-time */
+            readonly heartbeat_at: string | null;
+            /** Format: date-time */
+            readonly finished_at: string | null;
+        };
         UserTurnRequest: {
             content: string;
         };
@@ -1408,6 +1557,51 @@ export interface components {
          * @enum {string}
          */
         WinnerEnum: "A" | "B";
+        LiveStreamRequest: {
+            /**
+             * @description Withdraw the turn's unjudged pair and draw a new one.
+             * @default false
+             */
+            regenerate?: boolean;
+        };
+        /** @description Event `start`. */
+        LiveStreamStart: {
+            turn: number;
+            assignment: components["schemas"]["Assignment"];
+        };
+        /** @description Event `delta`. */
+        LiveStreamDelta: {
+            label: components["schemas"]["CandidateLabelEnum"];
+            text: string;
+        };
+        /** @description Event `done`. */
+        LiveStreamDone: {
+            label: components["schemas"]["CandidateLabelEnum"];
+            /** @description The model's (stop, length) or why it was cut off (judged, withdrawn, timeout). */
+            finish_reason: string;
+            incomplete: boolean;
+        };
+        /** @description Event `ready`. */
+        LiveStreamReady: {
+            assignment: components["schemas"]["Assignment"];
+        };
+        /** @description Event `stopped`. */
+        LiveStreamStopped: {
+            /** @enum {string} */
+            reason: "judged" | "withdrawn";
+        };
+        /** @description Event `error`. */
+        LiveStreamError: {
+            message: string;
+        };
+        Error: {
+            /** @description What went wrong, in words. */
+            detail: string;
+            /** @description Messages by the field they are about (400 only). */
+            errors?: {
+                [key: string]: unknown;
+            };
+        };
     };
     responses: never;
     parameters: never;
@@ -1451,6 +1645,24 @@ export interface operations {
                     "application/json": components["schemas"]["Judgment"];
                 };
             };
+            /** @description Bad input; `errors` names the fields */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not logged in, or the role is too low */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description No such assignment of yours */
             404: {
                 headers: {
@@ -1464,6 +1676,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description The body is not in a media type this endpoint reads */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
         };
     };
@@ -1492,6 +1713,24 @@ export interface operations {
                     "application/json": components["schemas"]["NextAssignment"];
                 };
             };
+            /** @description Bad input; `errors` names the fields */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not logged in, or the role is too low */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description No response body */
             404: {
                 headers: {
@@ -1505,6 +1744,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description The body is not in a media type this endpoint reads */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
         };
     };
@@ -1542,6 +1790,24 @@ export interface operations {
                     "application/json": components["schemas"]["SubmitAndNext"];
                 };
             };
+            /** @description Bad input; `errors` names the fields */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not logged in, or the role is too low */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description No such assignment of yours */
             404: {
                 headers: {
@@ -1555,6 +1821,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description The body is not in a media type this endpoint reads */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
         };
     };
@@ -1575,6 +1850,33 @@ export interface operations {
                     "application/json": components["schemas"]["NextAssignment"];
                 };
             };
+            /** @description Bad input; `errors` names the fields */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not logged in, or the role is too low */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such object, or not one of yours (the two look the same) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     v1_auth_csrf_retrieve: {
@@ -1592,6 +1894,33 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description Bad input; `errors` names the fields */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not logged in, or the role is too low */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such object, or not one of yours (the two look the same) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
         };
     };
@@ -1624,6 +1953,42 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description Not logged in, or the role is too low */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such object, or not one of yours (the two look the same) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not in a media type this endpoint reads */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many attempts; wait and retry */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     v1_auth_login_create: {
@@ -1649,6 +2014,51 @@ export interface operations {
                     "application/json": components["schemas"]["Me"];
                 };
             };
+            /** @description Bad input; `errors` names the fields */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not logged in, or the role is too low */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such object, or not one of yours (the two look the same) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not in a media type this endpoint reads */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many attempts; wait and retry */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     v1_auth_logout_create: {
@@ -1667,6 +2077,42 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description Bad input; `errors` names the fields */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not logged in, or the role is too low */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such object, or not one of yours (the two look the same) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not in a media type this endpoint reads */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     v1_auth_me_retrieve: {
@@ -1684,6 +2130,33 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Me"];
+                };
+            };
+            /** @description Bad input; `errors` names the fields */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not logged in, or the role is too low */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such object, or not one of yours (the two look the same) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
@@ -1705,12 +2178,30 @@ export interface operations {
                     "application/json": components["schemas"]["ModelEndpoint"][];
                 };
             };
+            /** @description Bad input; `errors` names the fields */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Your role may not do this */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description No such object, or not one of yours (the two look the same) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
         };
     };
@@ -1737,12 +2228,39 @@ export interface operations {
                     "application/json": components["schemas"]["ModelEndpoint"];
                 };
             };
+            /** @description Bad input; `errors` names the fields */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Your role may not do this */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description No such object, or not one of yours (the two look the same) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not in a media type this endpoint reads */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
         };
     };
@@ -1763,6 +2281,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ModelEndpoint"];
+                };
+            };
+            /** @description Bad input; `errors` names the fields */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Your role may not do this */
@@ -1806,6 +2333,15 @@ export interface operations {
                     "application/json": components["schemas"]["ModelEndpoint"];
                 };
             };
+            /** @description Bad input; `errors` names the fields */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Your role may not do this */
             403: {
                 headers: {
@@ -1819,6 +2355,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description The body is not in a media type this endpoint reads */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
         };
     };
@@ -1841,6 +2386,15 @@ export interface operations {
                     "application/json": components["schemas"]["ModelEndpoint"];
                 };
             };
+            /** @description Bad input; `errors` names the fields */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Your role may not do this */
             403: {
                 headers: {
@@ -1854,6 +2408,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description The body is not in a media type this endpoint reads */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
         };
     };
@@ -1874,12 +2437,30 @@ export interface operations {
                     "application/json": components["schemas"]["ModelVersion"][];
                 };
             };
+            /** @description Bad input; `errors` names the fields */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Your role may not do this */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description No such object, or not one of yours (the two look the same) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
         };
     };
@@ -1906,12 +2487,39 @@ export interface operations {
                     "application/json": components["schemas"]["ModelVersion"];
                 };
             };
+            /** @description Bad input; `errors` names the fields */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Your role may not do this */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description No such object, or not one of yours (the two look the same) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not in a media type this endpoint reads */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
         };
     };
@@ -1932,6 +2540,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ModelVersion"];
+                };
+            };
+            /** @description Bad input; `errors` names the fields */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Your role may not do this */
@@ -1975,6 +2592,15 @@ export interface operations {
                     "application/json": components["schemas"]["ModelVersion"];
                 };
             };
+            /** @description Bad input; `errors` names the fields */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Your role may not do this */
             403: {
                 headers: {
@@ -1988,6 +2614,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description The body is not in a media type this endpoint reads */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
         };
     };
@@ -2006,6 +2641,33 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ProjectSummary"][];
+                };
+            };
+            /** @description Bad input; `errors` names the fields */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not logged in, or the role is too low */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such object, or not one of yours (the two look the same) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
@@ -2027,6 +2689,33 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ProjectSettings"];
+                };
+            };
+            /** @description Bad input; `errors` names the fields */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not logged in, or the role is too low */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such object, or not one of yours (the two look the same) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
@@ -2056,12 +2745,39 @@ export interface operations {
                     "application/json": components["schemas"]["ProjectSettings"];
                 };
             };
+            /** @description Bad input; `errors` names the fields */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not logged in, or the role is too low */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description No access */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description The body is not in a media type this endpoint reads */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
         };
     };
@@ -2082,6 +2798,33 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ExportSnapshot"][];
+                };
+            };
+            /** @description Bad input; `errors` names the fields */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not logged in, or the role is too low */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such object, or not one of yours (the two look the same) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
@@ -2118,6 +2861,33 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description Not logged in, or the role is too low */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such object, or not one of yours (the two look the same) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not in a media type this endpoint reads */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     v1_projects_exports_retrieve: {
@@ -2140,6 +2910,33 @@ export interface operations {
                     "application/json": components["schemas"]["ExportSnapshot"];
                 };
             };
+            /** @description Bad input; `errors` names the fields */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not logged in, or the role is too low */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such object, or not one of yours (the two look the same) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     v1_projects_exports_download_retrieve: {
@@ -2160,6 +2957,33 @@ export interface operations {
                 };
                 content: {
                     "application/octet-stream": string;
+                };
+            };
+            /** @description Bad input; `errors` names the fields */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not logged in, or the role is too low */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such object, or not one of yours (the two look the same) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not built yet, or failed */
@@ -2188,6 +3012,24 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Member"][];
+                };
+            };
+            /** @description Bad input; `errors` names the fields */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not logged in, or the role is too low */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description No access */
@@ -2224,12 +3066,39 @@ export interface operations {
                     "application/json": components["schemas"]["MemberAdded"];
                 };
             };
+            /** @description Bad input; `errors` names the fields */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not logged in, or the role is too low */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description No access */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description The body is not in a media type this endpoint reads */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
         };
     };
@@ -2256,12 +3125,39 @@ export interface operations {
                     "application/json": components["schemas"]["PromptImportReport"];
                 };
             };
+            /** @description Bad input; `errors` names the fields */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not logged in, or the role is too low */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description No access */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description The body is not in a media type this endpoint reads */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
         };
     };
@@ -2282,6 +3178,24 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["QualityReport"];
+                };
+            };
+            /** @description Bad input; `errors` names the fields */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not logged in, or the role is too low */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description No access */
@@ -2310,6 +3224,33 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Round"][];
+                };
+            };
+            /** @description Bad input; `errors` names the fields */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not logged in, or the role is too low */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such object, or not one of yours (the two look the same) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
@@ -2346,6 +3287,33 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description Not logged in, or the role is too low */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such object, or not one of yours (the two look the same) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not in a media type this endpoint reads */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     v1_projects_rounds_retrieve: {
@@ -2366,6 +3334,33 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Round"];
+                };
+            };
+            /** @description Bad input; `errors` names the fields */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not logged in, or the role is too low */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such object, or not one of yours (the two look the same) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
@@ -2397,6 +3392,33 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description Not logged in, or the role is too low */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such object, or not one of yours (the two look the same) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not in a media type this endpoint reads */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     v1_projects_rounds_report_retrieve: {
@@ -2417,6 +3439,33 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["RoundReport"];
+                };
+            };
+            /** @description Bad input; `errors` names the fields */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not logged in, or the role is too low */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such object, or not one of yours (the two look the same) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
@@ -2448,6 +3497,33 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description Not logged in, or the role is too low */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such object, or not one of yours (the two look the same) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not in a media type this endpoint reads */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     v1_projects_sessions_create: {
@@ -2475,12 +3551,37 @@ export interface operations {
                     "application/json": components["schemas"]["Session"];
                 };
             };
+            /** @description Bad input; `errors` names the fields */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Only researchers choose model versions */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             /** @description No access */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description The body is not in a media type this endpoint reads */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
         };
     };
@@ -2528,6 +3629,24 @@ export interface operations {
                     "application/json": components["schemas"]["TaskPage"];
                 };
             };
+            /** @description Bad input; `errors` names the fields */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not logged in, or the role is too low */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description No access */
             404: {
                 headers: {
@@ -2563,12 +3682,39 @@ export interface operations {
                     "application/json": components["schemas"]["GoldTask"];
                 };
             };
+            /** @description Bad input; `errors` names the fields */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not logged in, or the role is too low */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description No access */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description The body is not in a media type this endpoint reads */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
         };
     };
@@ -2589,6 +3735,24 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Session"];
+                };
+            };
+            /** @description Bad input; `errors` names the fields */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not logged in, or the role is too low */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description No such session of yours */
@@ -2619,12 +3783,39 @@ export interface operations {
                     "application/json": components["schemas"]["Session"];
                 };
             };
+            /** @description Bad input; `errors` names the fields */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not logged in, or the role is too low */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description No such session of yours */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description The body is not in a media type this endpoint reads */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
         };
     };
@@ -2653,6 +3844,24 @@ export interface operations {
                     "application/json": components["schemas"]["Session"];
                 };
             };
+            /** @description Bad input; `errors` names the fields */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not logged in, or the role is too low */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description No such session of yours */
             404: {
                 headers: {
@@ -2666,6 +3875,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description The body is not in a media type this endpoint reads */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
         };
     };
@@ -2695,6 +3913,24 @@ export interface operations {
                     "application/json": components["schemas"]["Session"];
                 };
             };
+            /** @description Bad input; `errors` names the fields */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not logged in, or the role is too low */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description No such session of yours */
             404: {
                 headers: {
@@ -2708,6 +3944,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description The body is not in a media type this endpoint reads */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
         };
     };
@@ -2725,7 +3970,34 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["TrainingJob"][];
+                    "application/json": components["schemas"]["TrainingJobSummary"][];
+                };
+            };
+            /** @description Bad input; `errors` names the fields */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not logged in, or the role is too low */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such object, or not one of yours (the two look the same) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
@@ -2753,12 +4025,37 @@ export interface operations {
                     "application/json": components["schemas"]["TrainingJob"];
                 };
             };
+            /** @description A config field the job's kind does not take */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not logged in, or the role is too low */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description No such project */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description The body is not in a media type this endpoint reads */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
         };
     };
@@ -2779,6 +4076,192 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["TrainingJob"];
+                };
+            };
+            /** @description Bad input; `errors` names the fields */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not logged in, or the role is too low */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such object, or not one of yours (the two look the same) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_training_jobs_cancel_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                job_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TrainingJob"];
+                };
+            };
+            /** @description Bad input; `errors` names the fields */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not logged in, or the role is too low */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such object, or not one of yours (the two look the same) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The job has already finished */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The body is not in a media type this endpoint reads */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_sessions_stream_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                session_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["LiveStreamRequest"];
+            };
+        };
+        responses: {
+            /** @description The event stream (see the description) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": {
+                        /** @enum {string} */
+                        event: "start";
+                        data: string;
+                    } | {
+                        /** @enum {string} */
+                        event: "delta";
+                        data: string;
+                    } | {
+                        /** @enum {string} */
+                        event: "done";
+                        data: string;
+                    } | {
+                        /** @enum {string} */
+                        event: "ready";
+                        data: string;
+                    } | {
+                        /** @enum {string} */
+                        event: "stopped";
+                        data: string;
+                    } | {
+                        /** @enum {string} */
+                        event: "error";
+                        data: string;
+                    };
+                };
+            };
+            /** @description Bad input; `errors` names the fields */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not logged in, or the role is too low */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such session of yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The turn is not waiting for candidates, or its model is off */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not in a media type this endpoint reads */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
