@@ -3,9 +3,9 @@ from django.contrib import admin
 
 from annotation.answers import InvalidInput
 
-from . import services
+from . import services, triggers
 from .job_config import job_config_validate
-from .models import TrainingJob
+from .models import TrainingJob, TrainingTrigger
 
 
 class TrainingJobForm(forms.ModelForm):
@@ -92,3 +92,61 @@ class TrainingJobAdmin(admin.ModelAdmin):
     def cancel(self, request, queryset):
         for job in queryset:
             services.training_job_cancel(job=job)
+
+
+class TrainingTriggerForm(forms.ModelForm):
+    kinds = forms.MultipleChoiceField(
+        choices=TrainingJob.Kind.choices, widget=forms.CheckboxSelectMultiple
+    )
+
+    class Meta:
+        model = TrainingTrigger
+        fields = ["project", *triggers.EDITABLE]
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        if all(name in cleaned for name in triggers.EDITABLE):
+            values = {name: cleaned[name] for name in triggers.EDITABLE}
+            values["config"] = values["config"] or {}
+            try:
+                cleaned.update(triggers.trigger_clean(values))
+            except InvalidInput as exc:
+                field = exc.field.split(".")[0]
+                self.add_error(field if field in self.fields else None, f"{exc.field}: {exc}")
+        return cleaned
+
+
+@admin.register(TrainingTrigger)
+class TrainingTriggerAdmin(admin.ModelAdmin):
+    form = TrainingTriggerForm
+    list_display = [
+        "id",
+        "project",
+        "name",
+        "when",
+        "cron",
+        "min_new_judgments",
+        "enabled",
+        "last_checked_at",
+        "last_result",
+    ]
+    list_filter = ["when", "enabled", "project"]
+    readonly_fields = [
+        "periodic_task",
+        "last_checked_at",
+        "last_result",
+        "last_jobs",
+        "created_by",
+        "created_at",
+    ]
+    actions = ["run_now"]
+
+    def save_model(self, request, obj, form, change):
+        if obj.pk is None:
+            obj.created_by = request.user
+        triggers.trigger_save(trigger=obj)  # with its beat schedule, in one transaction
+
+    @admin.action(description="Check selected triggers now")
+    def run_now(self, request, queryset):
+        for trigger in queryset:
+            triggers.trigger_run(trigger_id=trigger.pk)

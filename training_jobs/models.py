@@ -91,3 +91,61 @@ class TrainingJob(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} job {self.pk} ({self.status})"
+
+
+def _both_kinds() -> list[str]:
+    return [TrainingJob.Kind.REWARD_MODEL, TrainingJob.Kind.DPO]
+
+
+class TrainingTrigger(models.Model):
+    """Starts a project's training jobs on a cron schedule or when one of its rounds closes.
+
+    Each kind trains only if at least ``min_new_judgments`` judgments arrived since the last
+    succeeded job of that kind and none of that kind is queued or running; every check writes
+    what it did, or why it did nothing, into ``last_result``. A schedule trigger owns a
+    django-celery-beat PeriodicTask (kept in step by training_jobs.triggers).
+    """
+
+    class When(models.TextChoices):
+        SCHEDULE = "schedule", "On a cron schedule"
+        ROUND_CLOSED = "round_closed", "When a round of the project closes"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="training_triggers")
+    name = models.CharField(max_length=200, blank=True, default="")
+    when = models.CharField(max_length=16, choices=When.choices, default=When.SCHEDULE)
+    cron = models.CharField(
+        max_length=100,
+        default="0 3 * * *",
+        help_text="minute hour day-of-month month day-of-week (schedule triggers).",
+    )
+    cron_timezone = models.CharField(max_length=64, default="UTC", help_text="The cron's zone.")
+    kinds = models.JSONField(default=_both_kinds, help_text="Job kinds to train, in order.")
+    min_new_judgments = models.PositiveIntegerField(
+        default=1, help_text="Train a kind only after this many judgments since its last job."
+    )
+    config = models.JSONField(
+        default=dict, blank=True, help_text='Recipe overrides by kind: {"dpo": {"beta": 0.1}}.'
+    )
+    enabled = models.BooleanField(default=True)
+    periodic_task = models.OneToOneField(
+        "django_celery_beat.PeriodicTask",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="training_trigger",
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+    last_result = models.TextField(blank=True, default="", help_text="What the last check did.")
+    last_jobs = models.ManyToManyField(
+        TrainingJob, blank=True, related_name="+", help_text="The jobs it started most recently."
+    )
+
+    class Meta:
+        ordering = ["project_id", "pk"]
+
+    def __str__(self) -> str:
+        return f"trigger {self.pk} of {self.project_id} ({self.when})"

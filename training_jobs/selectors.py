@@ -4,7 +4,7 @@ from django.db.models import QuerySet
 from annotation.access import AccessDenied, projects_for
 from annotation.models import Role
 
-from .models import TrainingJob
+from .models import TrainingJob, TrainingTrigger
 
 
 def training_jobs_visible_to(user: AbstractBaseUser) -> QuerySet[TrainingJob]:
@@ -19,3 +19,13 @@ def access_training_job_by_id(user: AbstractBaseUser, job_id: int) -> TrainingJo
     if job is None:
         raise AccessDenied(f"no training job {job_id}")
     return job
+
+
+def access_training_trigger_by_id(user: AbstractBaseUser, trigger_id: int) -> TrainingTrigger:
+    """Triggers of the projects where the caller is a researcher; others look missing."""
+    projects = projects_for(user, min_role=Role.RESEARCHER)
+    found = TrainingTrigger.objects.filter(project__in=projects, pk=trigger_id)
+    trigger = found.select_related("project").first()
+    if trigger is None:
+        raise AccessDenied(f"no training trigger {trigger_id}")
+    return trigger

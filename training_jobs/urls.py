@@ -14,4 +14,19 @@ urlpatterns = [
         views.TrainingJobCancelView.as_view(),
         name="training-job-cancel",
     ),
+    path(
+        "projects/<slug:slug>/training-triggers/",
+        views.TrainingTriggerListView.as_view(),
+        name="training-trigger-list",
+    ),
+    path(
+        "training-triggers/<int:trigger_id>/",
+        views.TrainingTriggerDetailView.as_view(),
+        name="training-trigger-detail",
+    ),
+    path(
+        "training-triggers/<int:trigger_id>/run-now/",
+        views.TrainingTriggerRunView.as_view(),
+        name="training-trigger-run-now",
+    ),
 ]

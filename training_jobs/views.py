@@ -8,12 +8,18 @@ from annotation.access import access_project_by_slug
 from annotation.api_errors import conflict
 from annotation.models import Role
 
-from . import services
-from .selectors import access_training_job_by_id, training_jobs_visible_to
+from . import services, triggers
+from .selectors import (
+    access_training_job_by_id,
+    access_training_trigger_by_id,
+    training_jobs_visible_to,
+)
 from .serializers import (
     TrainingJobCreateSerializer,
     TrainingJobSerializer,
     TrainingJobSummarySerializer,
+    TrainingTriggerSerializer,
+    TrainingTriggerWriteSerializer,
 )
 
 
@@ -71,3 +77,71 @@ class TrainingJobCancelView(APIView):
         if not services.training_job_cancel(job=job):
             return conflict(f"training job {job_id} is already {job.status}")
         return Response(TrainingJobSerializer(job).data)
+
+
+class TrainingTriggerListView(APIView):
+    @extend_schema(
+        responses={200: TrainingTriggerSerializer(many=True)},
+        summary="The project's training triggers and what each last did (researchers)",
+    )
+    def get(self, request: Request, slug: str) -> Response:
+        project = access_project_by_slug(request.user, slug, min_role=Role.RESEARCHER)
+        found = project.training_triggers.select_related("project").prefetch_related("last_jobs")
+        return Response(TrainingTriggerSerializer(found, many=True).data)
+
+    @extend_schema(
+        request=TrainingTriggerWriteSerializer,
+        responses={
+            201: TrainingTriggerSerializer,
+            400: OpenApiResponse(description="A bad cron, time zone, kind or recipe setting"),
+        },
+        summary="Train on a cron schedule or when a round closes, given enough new judgments",
+    )
+    def post(self, request: Request, slug: str) -> Response:
+        project = access_project_by_slug(request.user, slug, min_role=Role.RESEARCHER)
+        data = TrainingTriggerWriteSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        trigger = triggers.trigger_create(
+            project=project, created_by=request.user, **data.validated_data
+        )
+        return Response(TrainingTriggerSerializer(trigger).data, status=status.HTTP_201_CREATED)
+
+
+class TrainingTriggerDetailView(APIView):
+    @extend_schema(responses={200: TrainingTriggerSerializer}, summary="One training trigger")
+    def get(self, request: Request, trigger_id: int) -> Response:
+        trigger = access_training_trigger_by_id(request.user, trigger_id)
+        return Response(TrainingTriggerSerializer(trigger).data)
+
+    @extend_schema(
+        request=TrainingTriggerWriteSerializer,
+        responses={
+            200: TrainingTriggerSerializer,
+            400: OpenApiResponse(description="A bad cron, time zone, kind or recipe setting"),
+        },
+        summary="Change a trigger; its beat schedule follows (researchers)",
+    )
+    def patch(self, request: Request, trigger_id: int) -> Response:
+        trigger = access_training_trigger_by_id(request.user, trigger_id)
+        data = TrainingTriggerWriteSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        triggers.trigger_update(trigger=trigger, **data.validated_data)
+        return Response(TrainingTriggerSerializer(trigger).data)
+
+    @extend_schema(responses={204: None}, summary="Delete a trigger and its beat schedule")
+    def delete(self, request: Request, trigger_id: int) -> Response:
+        trigger = access_training_trigger_by_id(request.user, trigger_id)
+        triggers.trigger_delete(trigger=trigger)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class TrainingTriggerRunView(APIView):
+    @extend_schema(
+        request=None,
+        responses={200: TrainingTriggerSerializer},
+        summary="Check a trigger now, enabled or not; last_result says what it did",
+    )
+    def post(self, request: Request, trigger_id: int) -> Response:
+        trigger = access_training_trigger_by_id(request.user, trigger_id)
+        checked = triggers.trigger_run(trigger_id=trigger.pk)
+        return Response(TrainingTriggerSerializer(checked).data)
