@@ -19,6 +19,7 @@ from .serializers import (
     CandidatesAttachSerializer,
     SessionSerializer,
     SessionStartSerializer,
+    SessionSummarySerializer,
     UserTurnSerializer,
 )
 
@@ -30,6 +31,18 @@ def _session_response(conversation, code: int = status.HTTP_200_OK) -> Response:
 
 
 class SessionStartView(APIView):
+    @extend_schema(
+        responses={
+            200: SessionSummarySerializer(many=True),
+            404: OpenApiResponse(description="No access"),
+        },
+        summary="Your own live sessions in a project, open ones first, newest first",
+    )
+    def get(self, request: Request, slug: str) -> Response:
+        project = access_project_by_slug(request.user, slug, min_role=Role.ANNOTATOR)
+        rows = sessions.session_list(project=project, owner=request.user)
+        return Response(SessionSummarySerializer(rows, many=True).data)
+
     @extend_schema(
         request=SessionStartSerializer,
         responses={

@@ -14,7 +14,8 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Count, OuterRef, Q, Subquery
+from django.db.models.functions import Substr
 from django.utils import timezone
 
 from models_serving.client import Candidate, SamplingParams, ServerConfig
@@ -379,6 +380,38 @@ def session_end(*, conversation: Conversation) -> Conversation:
     Conversation.objects.filter(pk=conversation.pk).update(status=Conversation.Status.ENDED)
     conversation.refresh_from_db()
     return conversation
+
+
+SESSION_LIST_LIMIT = 50
+
+
+def session_list(*, project: Project, owner: AbstractBaseUser) -> list[dict]:
+    """The owner's sessions in ``project``, open ones first, newest first (at most 50)."""
+    first_message = (
+        Message.objects.filter(conversation=OuterRef("pk"), role="user")
+        .order_by("id")
+        .annotate(start=Substr("content", 1, 200))  # a title, not the whole message
+    )
+    rows = (
+        Conversation.objects.filter(project=project, owner=owner)
+        .annotate(turn_count=Count("turns"), title=Subquery(first_message.values("start")[:1]))
+        .order_by("-status", "-created_at", "-id")[:SESSION_LIST_LIMIT]  # "open" > "ended"
+    )
+    return [
+        {
+            "id": c.pk,
+            "status": c.status,
+            "created_at": c.created_at,
+            "turns": c.turn_count,
+            "title": _title(c.title or ""),
+        }
+        for c in rows
+    ]
+
+
+def _title(first_message: str, limit: int = 80) -> str:
+    line = " ".join(first_message.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 def session_display(conversation: Conversation) -> dict:

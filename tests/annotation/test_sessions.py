@@ -6,8 +6,8 @@ import pytest
 from django.core.management import call_command
 from rest_framework.test import APIClient
 
-from annotation.models import Message, Prompt, Role
-from factories import ProjectFactory, member
+from annotation.models import Conversation, Message, Prompt, Role
+from factories import MembershipFactory, ProjectFactory, member
 
 pytestmark = pytest.mark.django_db
 
@@ -146,3 +146,37 @@ def test_other_annotators_cannot_see_or_drive_a_session(setup):
         other.post(f"/api/v1/sessions/{sid}/turns/", {"content": "hi"}, format="json").status_code
         == 404
     )
+
+
+def test_session_list_shows_only_the_callers_sessions_open_first(setup):
+    project, owner, _ = setup
+    url = "/api/v1/projects/live/sessions/"
+    ended = owner.post(url, {}, format="json").json()["id"]
+    owner.post(
+        f"/api/v1/sessions/{ended}/turns/", {"content": "First  question\nhere"}, format="json"
+    )
+    owner.post(f"/api/v1/sessions/{ended}/end/")
+    fresh = owner.post(url, {"system": "Be brief."}, format="json").json()["id"]
+    long = owner.post(url, {}, format="json").json()["id"]
+    owner.post(f"/api/v1/sessions/{long}/turns/", {"content": "x" * 500}, format="json")
+    other = APIClient()
+    other.force_authenticate(member(project))
+    other.post(url, {}, format="json")
+    elsewhere = ProjectFactory(slug="elsewhere")
+    annotator = Conversation.objects.get(pk=fresh).owner
+    MembershipFactory(project=elsewhere, user=annotator, role=Role.ANNOTATOR)
+    assert owner.post("/api/v1/projects/elsewhere/sessions/", {}, format="json").status_code == 201
+
+    listed = owner.get(url)
+
+    assert listed.status_code == 200
+    rows = listed.json()
+    assert [r["id"] for r in rows] == [long, fresh, ended]
+    assert [r["status"] for r in rows] == ["open", "open", "ended"]
+    assert [r["turns"] for r in rows] == [1, 0, 1]
+    assert rows[2]["title"] == "First question here"
+    assert rows[1]["title"] == ""
+    assert len(rows[0]["title"]) == 80 and rows[0]["title"].endswith("…")
+    assert set(rows[0]) == {"id", "status", "created_at", "turns", "title"}
+    assert other.get(url).json()[0]["id"] not in {long, fresh, ended}
+    assert len(other.get(url).json()) == 1

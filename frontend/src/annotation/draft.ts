@@ -91,6 +91,27 @@ export function clearDraft(assignmentId: number): void {
   }
 }
 
+// A live chat's unsent message, per session; pruned with the drafts (same prefix).
+const messageKey = (sessionId: number) => `${PREFIX}message.${sessionId}`;
+
+export function loadMessageDraft(sessionId: number): string {
+  const saved = readStorage(messageKey(sessionId)) as { draft?: unknown } | null;
+  return typeof saved?.draft === "string" ? saved.draft : "";
+}
+
+export function saveMessageDraft(sessionId: number, text: string): void {
+  if (text) writeStorage(messageKey(sessionId), { savedAt: Date.now(), draft: text });
+  else clearMessageDraft(sessionId);
+}
+
+export function clearMessageDraft(sessionId: number): void {
+  try {
+    localStorage.removeItem(messageKey(sessionId));
+  } catch {
+    // See clearDraft.
+  }
+}
+
 /** Forget drafts of assignments that have long expired, so storage does not grow forever. */
 export function pruneDrafts(now = Date.now()): void {
   try {

@@ -23,7 +23,7 @@ const components: Components = {
 };
 
 /** Model output as sanitised Markdown, with a toggle to the exact raw text. */
-export function CompletionText({ text, label }: { text: string; label: string }) {
+export function CompletionText({ text, label, rawLabel }: { text: string; label: string; rawLabel?: string }) {
   const [raw, setRaw] = useState(false);
   return (
     <div className="completion">
@@ -31,7 +31,7 @@ export function CompletionText({ text, label }: { text: string; label: string })
         type="button"
         className="link-button raw-toggle"
         aria-pressed={raw}
-        aria-label={`Show raw text of response ${label}`}
+        aria-label={rawLabel ?? `Show raw text of response ${label}`}
         onClick={() => setRaw((shown) => !shown)}
       >
         Raw text

@@ -6,7 +6,8 @@ export interface Reply {
   body?: unknown;
 }
 
-type Route = Reply | Reply[] | (() => Reply | Promise<Reply>);
+/** A function route may answer with a ready Response (e.g. a stream), given the request. */
+type Route = Reply | Reply[] | ((init?: RequestInit) => Reply | Response | Promise<Reply | Response>);
 
 /**
  * Stubs global fetch with a table keyed by "METHOD /path". A list of replies is served in
@@ -19,8 +20,11 @@ export function mockApi(routes: Record<string, Route>) {
     const route = routes[key];
     if (route === undefined) throw new Error(`Unexpected request: ${key}`);
     let reply: Reply;
-    if (typeof route === "function") reply = await route();
-    else if (Array.isArray(route)) {
+    if (typeof route === "function") {
+      const answer = await route(init);
+      if (answer instanceof Response) return answer;
+      reply = answer;
+    } else if (Array.isArray(route)) {
       const index = Math.min(served[key] ?? 0, route.length - 1);
       served[key] = (served[key] ?? 0) + 1;
       reply = route[index]!;
