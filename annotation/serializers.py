@@ -239,6 +239,15 @@ class ProjectSettingsSerializer(serializers.ModelSerializer):
         }
 
 
+class GuidelinesVersionSerializer(serializers.Serializer):
+    version = serializers.IntegerField()
+    text = serializers.CharField(allow_blank=True)
+    created_by = serializers.CharField(
+        source="created_by.username", allow_null=True, default=None, help_text="Who wrote it."
+    )
+    created_at = serializers.DateTimeField()
+
+
 class PromptImportSerializer(serializers.Serializer):
     file = serializers.FileField(
         max_length=255, help_text="A .jsonl or .csv file of prompts (at most 20 MB)."
@@ -325,6 +334,16 @@ class SessionSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=["open", "ended"])
     messages = SessionMessageSerializer(many=True)
     turn = SessionTurnSerializer(allow_null=True)
+
+
+class SessionSummarySerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=["open", "ended"])
+    created_at = serializers.DateTimeField()
+    turns = serializers.IntegerField(help_text="User turns written so far.")
+    title = serializers.CharField(
+        allow_blank=True, help_text="The first user message, shortened; empty before one."
+    )
 
 
 class UserTurnSerializer(serializers.Serializer):
