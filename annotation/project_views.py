@@ -14,6 +14,7 @@ from .quality import annotator_reports, project_report
 from .serializers import (
     GoldMarkSerializer,
     GoldTaskSerializer,
+    GuidelinesVersionSerializer,
     MemberAddedSerializer,
     MemberAddSerializer,
     MemberSerializer,
@@ -56,6 +57,21 @@ class ProjectDetailView(APIView):
         data.is_valid(raise_exception=True)
         project = services.project_update(project=project, user=request.user, **data.validated_data)
         return Response(ProjectSettingsSerializer(project).data)
+
+
+class GuidelinesVersionsView(APIView):
+    @extend_schema(
+        responses={
+            200: GuidelinesVersionSerializer(many=True),
+            404: OpenApiResponse(description="No access"),
+        },
+        summary="Every guidelines version of a project, newest first (researchers); "
+        "PATCH the project's guidelines to write a new one",
+    )
+    def get(self, request: Request, slug: str) -> Response:
+        project = access_project_by_slug(request.user, slug, min_role=Role.RESEARCHER)
+        versions = project.guideline_versions.select_related("created_by").order_by("-version")
+        return Response(GuidelinesVersionSerializer(versions, many=True).data)
 
 
 class PromptImportView(APIView):

@@ -23,6 +23,11 @@ urlpatterns = [
     path("projects/", project_views.ProjectListView.as_view(), name="project-list"),
     path("projects/<slug:slug>/", project_views.ProjectDetailView.as_view(), name="project-detail"),
     path(
+        "projects/<slug:slug>/guidelines/",
+        project_views.GuidelinesVersionsView.as_view(),
+        name="guidelines-versions",
+    ),
+    path(
         "projects/<slug:slug>/prompts/import/",
         project_views.PromptImportView.as_view(),
         name="prompt-import",

@@ -2,9 +2,11 @@ import { lazy, Suspense, useCallback, useEffect, useState } from "react";
 import { api, ApiError, errorMessage } from "./api";
 import type { Me } from "./api/types";
 import { Header, isResearcher } from "./components/Header";
+import { ChatPage } from "./pages/ChatPage";
 import { ComparePage } from "./pages/ComparePage";
+import { InvitePage, matchInvite } from "./pages/InvitePage";
 import { LoginPage } from "./pages/LoginPage";
-import { matchConsole, navigate, usePathname } from "./router";
+import { matchChat, matchConsole, navigate, usePathname } from "./router";
 
 // Researchers' pages (and their chart library) load only when someone opens them.
 const ConsolePage = lazy(() => import("./pages/console/ConsolePage"));
@@ -32,7 +34,7 @@ export function App() {
   }, [checkSession]);
 
   useEffect(() => {
-    if (user === null && path !== "/login") navigate("/login", { replace: true });
+    if (user === null && path !== "/login" && !matchInvite(path)) navigate("/login", { replace: true });
     if (user && path === "/login") navigate("/", { replace: true });
   }, [user, path]);
 
@@ -55,6 +57,9 @@ export function App() {
     );
   }
 
+  const invite = matchInvite(path);
+  if (invite) return <InvitePage uid={invite.uid} token={invite.token} />;
+
   if (user === null) {
     return (
       <LoginPage
@@ -67,11 +72,14 @@ export function App() {
   }
 
   const consoleRoute = isResearcher(user) ? matchConsole(path) : null;
+  const chatRoute = matchChat(path);
   return (
     <>
       <Header user={user} onLoggedOut={() => setUser(null)} />
       {path === "/" ? (
         <ComparePage onAuthProblem={checkSession} />
+      ) : chatRoute ? (
+        <ChatPage sessionId={chatRoute.sessionId} onAuthProblem={checkSession} />
       ) : consoleRoute ? (
         <Suspense fallback={<main className="page status">Loading…</main>}>
           <ConsolePage slug={consoleRoute.slug} tab={consoleRoute.tab} onAuthProblem={checkSession} />

@@ -183,6 +183,21 @@ def test_new_guidelines_become_a_new_version_recorded_on_judgments():
     assert result.judgment.guidelines_version == 2
 
 
+def test_guidelines_versions_are_listed_newest_first_with_their_author():
+    project = services.project_create(slug="gl-list", name="GL", guidelines="first words")
+    researcher = member(project, Role.RESEARCHER, username="rita")
+    client = client_for(researcher)
+    for _ in range(2):  # the same text twice is one new version
+        body = {"guidelines": "second words"}
+        assert client.patch("/api/v1/projects/gl-list/", body, format="json").status_code == 200
+
+    versions = client.get("/api/v1/projects/gl-list/guidelines/").json()
+    assert [(v["version"], v["text"], v["created_by"]) for v in versions] == [
+        (2, "second words", "rita"),
+        (1, "first words", None),
+    ]
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [

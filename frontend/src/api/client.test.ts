@@ -29,6 +29,29 @@ describe("request", () => {
     expect(error).toMatchObject({ status: 400, message: "Bad input.", fieldErrors: { choice: ["Not a valid choice."] } });
   });
 
+  it("names nested field errors with dots, so forms can place them", async () => {
+    mockApi({
+      "POST /x/": {
+        status: 400,
+        body: {
+          detail: "Invalid input: rules, filters, overlap.",
+          errors: {
+            rules: [{ min_strength: ["Too big."] }],
+            filters: [{ rounds: { "0": ["Not a round."], "2": ["Nor this."] } }],
+            overlap: ["Too small.", "Really."],
+          },
+        },
+      },
+    });
+    const error = await request("POST", "/x/", {}).catch((caught: unknown) => caught);
+    expect((error as ApiError).fieldErrors).toEqual({
+      "rules.min_strength": ["Too big."],
+      "filters.rounds.0": ["Not a round."],
+      "filters.rounds.2": ["Nor this."],
+      overlap: ["Too small.", "Really."],
+    });
+  });
+
   it("describes errors that carry no JSON", async () => {
     mockApi({ "GET /x/": { status: 502 } });
     await expect(request("GET", "/x/")).rejects.toThrow("The server answered with an error (HTTP 502).");

@@ -44,6 +44,40 @@ export async function request<T>(method: string, path: string, body?: unknown): 
   return (await send(method, path, headers, body)) as T;
 }
 
+/** A multipart POST (file uploads); the browser sets the Content-Type with its boundary. */
+export async function postForm<T>(path: string, form: FormData): Promise<T> {
+  const headers = { Accept: "application/json", "X-CSRFToken": await csrfToken() };
+  return (await send("POST", path, headers, form)) as T;
+}
+
+/**
+ * POSTs `body` and returns the response once its headers say it succeeded, for the caller to
+ * read as a stream (server-sent events). Same cookie and CSRF handling, and the same
+ * `ApiError`s for refusals, as `request`.
+ */
+export async function openStream(path: string, body: unknown, signal?: AbortSignal): Promise<Response> {
+  const headers = {
+    Accept: "text/event-stream",
+    "Content-Type": "application/json",
+    "X-CSRFToken": await csrfToken(),
+  };
+  let response: Response;
+  try {
+    response = await fetch(path, {
+      method: "POST",
+      headers,
+      credentials: "same-origin",
+      body: JSON.stringify(body),
+      signal,
+    });
+  } catch (error) {
+    if (signal?.aborted) throw error;
+    throw new ApiError(0, "Could not reach the server. Check your connection and try again.");
+  }
+  if (!response.ok) throw errorFrom(response.status, await readJson(response));
+  return response;
+}
+
 async function send(
   method: string,
   path: string,
@@ -56,7 +90,7 @@ async function send(
       method,
       headers,
       credentials: "same-origin",
-      body: body === undefined ? undefined : JSON.stringify(body),
+      body: body === undefined || body instanceof FormData ? body : JSON.stringify(body),
     });
   } catch {
     throw new ApiError(0, "Could not reach the server. Check your connection and try again.");
@@ -88,12 +122,20 @@ function errorFrom(status: number, payload: unknown): ApiError {
   return new ApiError(status, detail, parseFieldErrors(body.errors));
 }
 
-function parseFieldErrors(errors: unknown): FieldErrors {
+/**
+ * Messages by field. Nested serializers answer with objects (`{"rules": [{"min_strength": [...]}]}`,
+ * `{"rating_rubric": [{"3": [...]}]}`): those become dotted names, `rules.min_strength`.
+ */
+export function parseFieldErrors(errors: unknown, prefix = ""): FieldErrors {
   if (typeof errors !== "object" || errors === null) return {};
   const result: FieldErrors = {};
-  for (const [field, messages] of Object.entries(errors)) {
-    const list = Array.isArray(messages) ? messages : [messages];
-    result[field] = list.map(String);
+  const add = (field: string, message: string) => (result[field] = [...(result[field] ?? []), message]);
+  for (const [key, value] of Object.entries(errors)) {
+    const field = prefix ? `${prefix}.${key}` : key;
+    for (const item of Array.isArray(value) ? value : [value]) {
+      if (typeof item !== "object" || item === null) add(field, String(item));
+      else for (const [name, messages] of Object.entries(parseFieldErrors(item, field))) messages.forEach((m) => add(name, m));
+    }
   }
   return result;
 }

@@ -1,5 +1,6 @@
 import { request } from "./client";
 import type {
+  Judgment,
   JudgmentRequest,
   LoginRequest,
   Me,
@@ -9,6 +10,8 @@ import type {
   QualityReport,
   Round,
   RoundCreateRequest,
+  Session,
+  SessionSummary,
   SkipRequest,
   SubmitAndNext,
 } from "./types";
@@ -28,6 +31,16 @@ export const api = {
     request<SubmitAndNext>("POST", `/api/v1/assignments/${assignmentId}/submit-and-next/`, judgment),
   skip: (assignmentId: number, body: SkipRequest) =>
     request<NextAssignment>("POST", `/api/v1/assignments/${assignmentId}/skip/`, body),
+  /** Stores a judgment only (a live turn's: the session, not the queue, goes on from it). */
+  judge: (assignmentId: number, judgment: JudgmentRequest) =>
+    request<Judgment>("POST", `/api/v1/assignments/${assignmentId}/judgment/`, judgment),
+
+  sessions: (slug: string) => request<SessionSummary[]>("GET", `${project(slug)}/sessions/`),
+  startSession: (slug: string) => request<Session>("POST", `${project(slug)}/sessions/`, {}),
+  session: (sessionId: number) => request<Session>("GET", `/api/v1/sessions/${sessionId}/`),
+  sendMessage: (sessionId: number, content: string) =>
+    request<Session>("POST", `/api/v1/sessions/${sessionId}/turns/`, { content }),
+  endSession: (sessionId: number) => request<Session>("POST", `/api/v1/sessions/${sessionId}/end/`),
 
   projects: () => request<ProjectSummary[]>("GET", "/api/v1/projects/"),
   modelVersions: () => request<ModelVersion[]>("GET", "/api/v1/model-versions/"),

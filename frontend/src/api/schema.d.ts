@@ -333,6 +333,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/projects/{slug}/guidelines/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every guidelines version of a project, newest first (researchers); PATCH the project's guidelines to write a new one */
+        get: operations["v1_projects_guidelines_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/projects/{slug}/members/": {
         parameters: {
             query?: never;
@@ -478,7 +495,8 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /** Your own live sessions in a project, open ones first, newest first */
+        get: operations["v1_projects_sessions_list"];
         put?: never;
         /** Start a live multi-turn session in a project */
         post: operations["v1_projects_sessions_create"];
@@ -516,6 +534,24 @@ export interface paths {
         put?: never;
         /** Make a pairwise task a gold item with a known answer (researchers) */
         post: operations["v1_projects_tasks_gold_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/projects/{slug}/training-triggers/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The project's training triggers and what each last did (researchers) */
+        get: operations["v1_projects_training_triggers_list"];
+        put?: never;
+        /** Train on a cron schedule or when a round closes, given enough new judgments */
+        post: operations["v1_projects_training_triggers_create"];
         delete?: never;
         options?: never;
         head?: never;
@@ -636,6 +672,42 @@ export interface paths {
         put?: never;
         /** Cancel a queued or running job (researchers); its process is stopped */
         post: operations["v1_training_jobs_cancel_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/training-triggers/{trigger_id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One training trigger */
+        get: operations["v1_training_triggers_retrieve"];
+        put?: never;
+        post?: never;
+        /** Delete a trigger and its beat schedule */
+        delete: operations["v1_training_triggers_destroy"];
+        options?: never;
+        head?: never;
+        /** Change a trigger; its beat schedule follows (researchers) */
+        patch: operations["v1_training_triggers_partial_update"];
+        trace?: never;
+    };
+    "/api/v1/training-triggers/{trigger_id}/run-now/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Check a trigger now, enabled or not; last_result says what it did */
+        post: operations["v1_training_triggers_run_now_create"];
         delete?: never;
         options?: never;
         head?: never;
@@ -767,7 +839,70 @@ export interface components {
             candidates: components["schemas"]["CandidateInRequest"][];
         };
         /** @description Tunable fields of ``training_jobs.recipes.dpo.DPORecipeConfig``. */
+        DPOConfig: {
+            /**
+             * @description How the recipe starts; the worker's TRAINING_LAUNCHER when left out.
+             *
+             *     * `python` - python
+             *     * `accelerate` - accelerate
+             *     * `torchrun` - torchrun
+             */
+            launcher?: components["schemas"]["LauncherEnum"];
+            /** @description Processes (one per GPU) under accelerate/torchrun; the worker's TRAINING_NUM_PROCESSES when left out. */
+            num_processes?: number;
+            /** @description A DeepSpeed config: an absolute path to a .json file on the GPU workers, or the config itself (written to deepspeed.json in the job's directory). */
+            deepspeed?: string | {
+                [key: string]: unknown;
+            };
+            /** @description Shard the model with FSDP. */
+            fsdp?: boolean;
+            /** @description TrainingArguments' fsdp_config, e.g. {"reshard_after_forward": true}. */
+            fsdp_config?: {
+                [key: string]: unknown;
+            };
+            /** Format: double */
+            learning_rate?: number;
+            per_device_train_batch_size?: number;
+            max_length?: number;
+            /** Format: double */
+            eval_fraction?: number;
+            seed?: number;
+            gradient_checkpointing?: boolean;
+            /** Format: double */
+            beta?: number;
+            loss_type?: components["schemas"]["LossTypeEnum"];
+            /** Format: double */
+            label_smoothing?: number;
+            max_steps?: number;
+            precompute_ref_log_probs?: boolean;
+            lora_r?: number;
+            lora_alpha?: number;
+            /** Format: double */
+            lora_dropout?: number;
+            lora_target_modules?: string;
+        };
+        /** @description Tunable fields of ``training_jobs.recipes.dpo.DPORecipeConfig``. */
         DPOConfigRequest: {
+            /**
+             * @description How the recipe starts; the worker's TRAINING_LAUNCHER when left out.
+             *
+             *     * `python` - python
+             *     * `accelerate` - accelerate
+             *     * `torchrun` - torchrun
+             */
+            launcher?: components["schemas"]["LauncherEnum"];
+            /** @description Processes (one per GPU) under accelerate/torchrun; the worker's TRAINING_NUM_PROCESSES when left out. */
+            num_processes?: number;
+            /** @description A DeepSpeed config: an absolute path to a .json file on the GPU workers, or the config itself (written to deepspeed.json in the job's directory). */
+            deepspeed?: string | {
+                [key: string]: unknown;
+            };
+            /** @description Shard the model with FSDP. */
+            fsdp?: boolean;
+            /** @description TrainingArguments' fsdp_config, e.g. {"reshard_after_forward": true}. */
+            fsdp_config?: {
+                [key: string]: unknown;
+            };
             /** Format: double */
             learning_rate?: number;
             per_device_train_batch_size?: number;
@@ -915,6 +1050,14 @@ export interface components {
             is_gold: boolean;
             gold_answer: unknown;
         };
+        GuidelinesVersion: {
+            version: number;
+            text: string;
+            /** @description Who wrote it. */
+            created_by?: string | null;
+            /** Format: date-time */
+            created_at: string;
+        };
         HeadToHead: {
             a: number;
             b: number;
@@ -972,6 +1115,13 @@ export interface components {
             /** @default  */
             comment?: string;
         };
+        /**
+         * @description * `python` - python
+         *     * `accelerate` - accelerate
+         *     * `torchrun` - torchrun
+         * @enum {string}
+         */
+        LauncherEnum: "python" | "accelerate" | "torchrun";
         LineError: {
             line: number;
             field: string;
@@ -1081,6 +1231,8 @@ export interface components {
             label: string;
             notes?: string;
             enabled?: boolean;
+            readonly status: components["schemas"]["ModelVersionStatusEnum"];
+            readonly status_detail: string;
             /** Format: date-time */
             readonly created_at: string;
         };
@@ -1101,6 +1253,13 @@ export interface components {
             notes?: string;
             enabled?: boolean;
         };
+        /**
+         * @description * `pending` - Pending: being loaded on its server
+         *     * `ready` - Ready: its server lists it
+         *     * `failed` - Failed: could not be loaded
+         * @enum {string}
+         */
+        ModelVersionStatusEnum: "pending" | "ready" | "failed";
         NextAssignment: {
             assignment: components["schemas"]["Assignment"] | null;
         };
@@ -1162,6 +1321,18 @@ export interface components {
                 [key: string]: string;
             };
             rating_aspects?: string[];
+        };
+        /** @description Create takes the model's defaults for what is left out; patch changes what is given. */
+        PatchedTrainingTriggerWriteRequest: {
+            name?: string;
+            when?: components["schemas"]["TrainingTriggerWhenEnum"];
+            /** @description minute hour day-of-month month day-of-week, e.g. '0 3 * * *' (nightly). */
+            cron?: string;
+            cron_timezone?: string;
+            kinds?: components["schemas"]["TrainingJobKindEnum"][];
+            min_new_judgments?: number;
+            config?: components["schemas"]["TrainingTriggerConfigRequest"];
+            enabled?: boolean;
         };
         ProjectBrief: {
             slug: string;
@@ -1251,7 +1422,67 @@ export interface components {
             annotators: components["schemas"]["AnnotatorQuality"][];
         };
         /** @description Tunable fields of ``training_jobs.recipes.reward.RewardRecipeConfig``. */
+        RewardModelConfig: {
+            /**
+             * @description How the recipe starts; the worker's TRAINING_LAUNCHER when left out.
+             *
+             *     * `python` - python
+             *     * `accelerate` - accelerate
+             *     * `torchrun` - torchrun
+             */
+            launcher?: components["schemas"]["LauncherEnum"];
+            /** @description Processes (one per GPU) under accelerate/torchrun; the worker's TRAINING_NUM_PROCESSES when left out. */
+            num_processes?: number;
+            /** @description A DeepSpeed config: an absolute path to a .json file on the GPU workers, or the config itself (written to deepspeed.json in the job's directory). */
+            deepspeed?: string | {
+                [key: string]: unknown;
+            };
+            /** @description Shard the model with FSDP. */
+            fsdp?: boolean;
+            /** @description TrainingArguments' fsdp_config, e.g. {"reshard_after_forward": true}. */
+            fsdp_config?: {
+                [key: string]: unknown;
+            };
+            /** Format: double */
+            learning_rate?: number;
+            per_device_train_batch_size?: number;
+            max_length?: number;
+            /** Format: double */
+            eval_fraction?: number;
+            seed?: number;
+            gradient_checkpointing?: boolean;
+            /** Format: double */
+            num_train_epochs?: number;
+            margin?: components["schemas"]["MarginEnum"];
+            margin_by_strength?: {
+                [key: string]: number;
+            };
+            balance_prompts?: boolean;
+            /** Format: double */
+            center_rewards_coefficient?: number | null;
+        };
+        /** @description Tunable fields of ``training_jobs.recipes.reward.RewardRecipeConfig``. */
         RewardModelConfigRequest: {
+            /**
+             * @description How the recipe starts; the worker's TRAINING_LAUNCHER when left out.
+             *
+             *     * `python` - python
+             *     * `accelerate` - accelerate
+             *     * `torchrun` - torchrun
+             */
+            launcher?: components["schemas"]["LauncherEnum"];
+            /** @description Processes (one per GPU) under accelerate/torchrun; the worker's TRAINING_NUM_PROCESSES when left out. */
+            num_processes?: number;
+            /** @description A DeepSpeed config: an absolute path to a .json file on the GPU workers, or the config itself (written to deepspeed.json in the job's directory). */
+            deepspeed?: string | {
+                [key: string]: unknown;
+            };
+            /** @description Shard the model with FSDP. */
+            fsdp?: boolean;
+            /** @description TrainingArguments' fsdp_config, e.g. {"reshard_after_forward": true}. */
+            fsdp_config?: {
+                [key: string]: unknown;
+            };
             /** Format: double */
             learning_rate?: number;
             per_device_train_batch_size?: number;
@@ -1390,6 +1621,16 @@ export interface components {
          * @enum {string}
          */
         SessionStatusEnum: "open" | "ended";
+        SessionSummary: {
+            id: number;
+            status: components["schemas"]["SessionStatusEnum"];
+            /** Format: date-time */
+            created_at: string;
+            /** @description User turns written so far. */
+            turns: number;
+            /** @description The first user message, shortened; empty before one. */
+            title: string;
+        };
         SessionTurn: {
             id: number;
             state: components["schemas"]["StateEnum"];
@@ -1534,6 +1775,56 @@ export interface components {
             readonly heartbeat_at: string | null;
             /** Format: date-time */
             readonly finished_at: string | null;
+        };
+        TrainingTrigger: {
+            readonly id: number;
+            readonly project: string;
+            readonly name: string;
+            readonly when: components["schemas"]["TrainingTriggerWhenEnum"];
+            /** @description minute hour day-of-month month day-of-week (schedule triggers). */
+            readonly cron: string;
+            /** @description The cron's zone. */
+            readonly cron_timezone: string;
+            readonly kinds: components["schemas"]["TrainingJobKindEnum"][];
+            /** @description Train a kind only after this many judgments since its last job. */
+            readonly min_new_judgments: number;
+            readonly config: components["schemas"]["TrainingTriggerConfig"];
+            readonly enabled: boolean;
+            /** Format: date-time */
+            readonly last_checked_at: string | null;
+            /** @description What the last check did. */
+            readonly last_result: string;
+            readonly last_jobs: number[];
+            /** Format: date-time */
+            readonly created_at: string;
+        };
+        /** @description Recipe overrides by job kind (the schema of a trigger's `config`). */
+        TrainingTriggerConfig: {
+            reward_model?: components["schemas"]["RewardModelConfig"];
+            dpo?: components["schemas"]["DPOConfig"];
+        };
+        /** @description Recipe overrides by job kind (the schema of a trigger's `config`). */
+        TrainingTriggerConfigRequest: {
+            reward_model?: components["schemas"]["RewardModelConfigRequest"];
+            dpo?: components["schemas"]["DPOConfigRequest"];
+        };
+        /**
+         * @description * `schedule` - On a cron schedule
+         *     * `round_closed` - When a round of the project closes
+         * @enum {string}
+         */
+        TrainingTriggerWhenEnum: "schedule" | "round_closed";
+        /** @description Create takes the model's defaults for what is left out; patch changes what is given. */
+        TrainingTriggerWriteRequest: {
+            name?: string;
+            when?: components["schemas"]["TrainingTriggerWhenEnum"];
+            /** @description minute hour day-of-month month day-of-week, e.g. '0 3 * * *' (nightly). */
+            cron?: string;
+            cron_timezone?: string;
+            kinds?: components["schemas"]["TrainingJobKindEnum"][];
+            min_new_judgments?: number;
+            config?: components["schemas"]["TrainingTriggerConfigRequest"];
+            enabled?: boolean;
         };
         UserTurnRequest: {
             content: string;
@@ -2995,6 +3286,52 @@ export interface operations {
             };
         };
     };
+    v1_projects_guidelines_list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GuidelinesVersion"][];
+                };
+            };
+            /** @description Bad input; `errors` names the fields */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not logged in, or the role is too low */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No access */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
     v1_projects_members_list: {
         parameters: {
             query?: never;
@@ -3526,6 +3863,52 @@ export interface operations {
             };
         };
     };
+    v1_projects_sessions_list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SessionSummary"][];
+                };
+            };
+            /** @description Bad input; `errors` names the fields */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not logged in, or the role is too low */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No access */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
     v1_projects_sessions_create: {
         parameters: {
             query?: never;
@@ -3706,6 +4089,115 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description The body is not in a media type this endpoint reads */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_projects_training_triggers_list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TrainingTrigger"][];
+                };
+            };
+            /** @description Bad input; `errors` names the fields */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not logged in, or the role is too low */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such object, or not one of yours (the two look the same) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_projects_training_triggers_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["TrainingTriggerWriteRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["TrainingTriggerWriteRequest"];
+                "multipart/form-data": components["schemas"]["TrainingTriggerWriteRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TrainingTrigger"];
+                };
+            };
+            /** @description A bad cron, time zone, kind or recipe setting */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not logged in, or the role is too low */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such object, or not one of yours (the two look the same) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description The body is not in a media type this endpoint reads */
             415: {
@@ -4159,6 +4651,219 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description The body is not in a media type this endpoint reads */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_training_triggers_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                trigger_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TrainingTrigger"];
+                };
+            };
+            /** @description Bad input; `errors` names the fields */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not logged in, or the role is too low */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such object, or not one of yours (the two look the same) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_training_triggers_destroy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                trigger_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No response body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad input; `errors` names the fields */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not logged in, or the role is too low */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such object, or not one of yours (the two look the same) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_training_triggers_partial_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                trigger_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["PatchedTrainingTriggerWriteRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["PatchedTrainingTriggerWriteRequest"];
+                "multipart/form-data": components["schemas"]["PatchedTrainingTriggerWriteRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TrainingTrigger"];
+                };
+            };
+            /** @description A bad cron, time zone, kind or recipe setting */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not logged in, or the role is too low */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such object, or not one of yours (the two look the same) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not in a media type this endpoint reads */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_training_triggers_run_now_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                trigger_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TrainingTrigger"];
+                };
+            };
+            /** @description Bad input; `errors` names the fields */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not logged in, or the role is too low */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such object, or not one of yours (the two look the same) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description The body is not in a media type this endpoint reads */
             415: {

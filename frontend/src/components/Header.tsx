@@ -1,7 +1,7 @@
 import { useState } from "react";
 import { api, errorMessage } from "../api";
 import type { Me } from "../api/types";
-import { consolePath, matchConsole, usePathname, type ConsoleTab } from "../router";
+import { consolePath, matchChat, matchConsole, PROJECT_TABS, usePathname, type ConsoleTab } from "../router";
 import { Link } from "./Link";
 
 export function isResearcher(user: Me): boolean {
@@ -35,13 +35,25 @@ export function Header({ user, onLoggedOut }: { user: Me; onLoggedOut: () => voi
         <Link to="/" current={path === "/"}>
           Annotate
         </Link>
+        <Link to="/chat" current={matchChat(path) !== null}>
+          Chat
+        </Link>
         {isResearcher(user) && (
           <>
             <Link to={to("rounds")} current={here?.tab === "rounds"}>
               Rounds
             </Link>
+            <Link to={to("training")} current={here?.tab === "training"}>
+              Training
+            </Link>
             <Link to={to("quality")} current={here?.tab === "quality"}>
               Quality
+            </Link>
+            <Link to={to("exports")} current={here?.tab === "exports"}>
+              Exports
+            </Link>
+            <Link to={to("settings")} current={!!here && PROJECT_TABS.includes(here.tab)}>
+              Project
             </Link>
           </>
         )}

@@ -1,7 +1,8 @@
-import { fireEvent, render, screen, waitFor } from "@testing-library/react";
-import { describe, expect, it } from "vitest";
+import { fireEvent, render, screen, waitFor, within } from "@testing-library/react";
+import { beforeAll, describe, expect, it } from "vitest";
 import { App } from "../../App";
 import { makeAssignment, mockApi } from "../../test/api";
+import { makeSettings } from "../../test/console";
 
 const RESEARCHER = { id: 4, username: "rita", role: "researcher" };
 const PROJECTS = [
@@ -32,6 +33,11 @@ function serveConsole() {
   });
 }
 
+// The console is lazy-loaded; transform it up front so a cold, busy machine does not time out the first find.
+beforeAll(async () => {
+  await import("./ConsolePage");
+}, 30_000);
+
 describe("console navigation", () => {
   it("takes a researcher from the header to the first project they research, then between pages", async () => {
     serveConsole();
@@ -51,6 +57,39 @@ describe("console navigation", () => {
     await screen.findByText("No judgments yet, so there is nothing to plot.");
     expect(window.location.pathname).toBe("/projects/safety/quality");
     expect(screen.getByRole("link", { name: "Quality", current: "page" })).toBeTruthy();
+  });
+
+  it("groups the project's own pages under Project and offers member invites only where the user is admin", async () => {
+    mockApi({
+      "GET /api/v1/auth/me/": { status: 200, body: RESEARCHER },
+      "GET /api/v1/projects/": { status: 200, body: PROJECTS },
+      "GET /api/v1/assignments/next/": { status: 200, body: { assignment: makeAssignment(1) } },
+      "GET /api/v1/projects/helpfulness/": { status: 200, body: makeSettings() },
+      "GET /api/v1/projects/helpfulness/members/": { status: 200, body: [{ username: "rita", role: "researcher" }] },
+      "GET /api/v1/projects/safety/members/": { status: 200, body: [{ username: "rita", role: "admin" }] },
+      ...Object.fromEntries(
+        ["pairwise", "ranking", "rating", "thumbs"].map((kind) => [
+          `GET /api/v1/projects/helpfulness/tasks/?interface=${kind}&limit=1`,
+          { status: 200, body: { count: 0, results: [] } },
+        ]),
+      ),
+    });
+    render(<App />);
+    fireEvent.click(await screen.findByRole("link", { name: "Project" }));
+    await screen.findByRole("heading", { name: "Helpfulness: settings", level: 1 });
+    expect(window.location.pathname).toBe("/projects/helpfulness/settings");
+    const sections = screen.getByRole("navigation", { name: "Project sections" });
+    expect(within(sections).getByRole("link", { name: "Settings", current: "page" })).toBeTruthy();
+    expect(screen.getByRole("link", { name: "Project", current: "page" })).toBeTruthy();
+
+    fireEvent.click(within(sections).getByRole("link", { name: "Members" }));
+    await screen.findByRole("heading", { name: "Helpfulness: members", level: 1 });
+    await screen.findByText(/Only the project's admins add members/);
+    expect(screen.queryByRole("button", { name: "Add member" })).toBeNull();
+
+    fireEvent.change(screen.getByLabelText("Project"), { target: { value: "safety" } });
+    await screen.findByRole("heading", { name: "Safety: members", level: 1 });
+    expect(await screen.findByRole("button", { name: "Add member" })).toBeTruthy();
   });
 
   it("shows no console links to an annotator, and no console at its address", async () => {

@@ -1,10 +1,33 @@
 import { useEffect, useState } from "react";
 import { api, ApiError, errorMessage } from "../../api";
-import type { ProjectSummary } from "../../api/types";
+import type { ProjectSummary, Role } from "../../api/types";
 import { Link } from "../../components/Link";
-import { consolePath, navigate, type ConsoleTab } from "../../router";
+import { consolePath, navigate, PROJECT_TABS, type ConsoleTab } from "../../router";
+import { ExportsPage } from "./ExportsPage";
+import { GuidelinesPage } from "./GuidelinesPage";
+import { MembersPage } from "./MembersPage";
+import { PromptsPage } from "./PromptsPage";
 import { QualityPage } from "./QualityPage";
 import { RoundsPage } from "./RoundsPage";
+import { SettingsPage } from "./SettingsPage";
+import { TrainingPage } from "./TrainingPage";
+
+const TITLES: Record<ConsoleTab, string> = {
+  rounds: "rounds",
+  training: "training",
+  quality: "annotation quality",
+  exports: "exports",
+  settings: "settings",
+  guidelines: "guidelines",
+  members: "members",
+  prompts: "prompt import",
+};
+const PROJECT_TAB_NAMES: Record<string, string> = {
+  settings: "Settings",
+  guidelines: "Guidelines",
+  members: "Members",
+  prompts: "Prompt import",
+};
 
 interface ConsolePageProps {
   /** null: pick the first project the user researches. */
@@ -13,7 +36,7 @@ interface ConsolePageProps {
   onAuthProblem: () => void;
 }
 
-/** The researcher's console for one project: its rounds and its annotation quality. */
+/** The researcher's console for one project: rounds, training, quality, exports and the project itself. */
 export default function ConsolePage({ slug, tab, onAuthProblem }: ConsolePageProps) {
   const [projects, setProjects] = useState<ProjectSummary[] | null>(null);
   const [error, setError] = useState<string | null>(null);
@@ -73,7 +96,7 @@ export default function ConsolePage({ slug, tab, onAuthProblem }: ConsolePagePro
     <main className="page console">
       <div className="console-head">
         <h1>
-          {project.name}: {tab === "rounds" ? "rounds" : "annotation quality"}
+          {project.name}: {TITLES[tab]}
         </h1>
         {projects.length > 1 && (
           <div className="project-picker">
@@ -88,11 +111,44 @@ export default function ConsolePage({ slug, tab, onAuthProblem }: ConsolePagePro
           </div>
         )}
       </div>
-      {tab === "rounds" ? (
-        <RoundsPage key={project.slug} slug={project.slug} onAuthProblem={onAuthProblem} />
-      ) : (
-        <QualityPage key={project.slug} slug={project.slug} onAuthProblem={onAuthProblem} />
+      {PROJECT_TABS.includes(tab) && (
+        <nav className="sub-nav" aria-label="Project sections">
+          {PROJECT_TABS.map((section) => (
+            <Link key={section} to={consolePath(project.slug, section)} current={section === tab}>
+              {PROJECT_TAB_NAMES[section]}
+            </Link>
+          ))}
+        </nav>
       )}
+      <TabContent key={`${project.slug}/${tab}`} tab={tab} slug={project.slug} role={project.role} onAuthProblem={onAuthProblem} />
     </main>
   );
+}
+
+interface TabContentProps {
+  tab: ConsoleTab;
+  slug: string;
+  role: Role;
+  onAuthProblem: () => void;
+}
+
+function TabContent({ tab, slug, role, onAuthProblem }: TabContentProps) {
+  switch (tab) {
+    case "rounds":
+      return <RoundsPage slug={slug} onAuthProblem={onAuthProblem} />;
+    case "training":
+      return <TrainingPage slug={slug} onAuthProblem={onAuthProblem} />;
+    case "quality":
+      return <QualityPage slug={slug} onAuthProblem={onAuthProblem} />;
+    case "exports":
+      return <ExportsPage slug={slug} role={role} onAuthProblem={onAuthProblem} />;
+    case "settings":
+      return <SettingsPage slug={slug} onAuthProblem={onAuthProblem} />;
+    case "guidelines":
+      return <GuidelinesPage slug={slug} onAuthProblem={onAuthProblem} />;
+    case "members":
+      return <MembersPage slug={slug} role={role} onAuthProblem={onAuthProblem} />;
+    case "prompts":
+      return <PromptsPage slug={slug} />;
+  }
 }

@@ -43,6 +43,8 @@ function makeVersion(id: number, label: string, enabled = true): ModelVersion {
     label,
     notes: "",
     enabled,
+    status: "ready",
+    status_detail: "",
     created_at: "2030-01-01T00:00:00Z",
   };
 }

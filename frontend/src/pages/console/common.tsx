@@ -1,0 +1,139 @@
+import { useEffect, useState, type ReactNode } from "react";
+import { ApiError, errorMessage, type FieldErrors } from "../../api";
+import { FieldError } from "../../components/FieldError";
+
+/** How often running exports and training jobs are fetched again. */
+export const POLL_MS = 2000;
+
+export interface Loaded<T> {
+  data: T | null;
+  setData: (update: (previous: T | null) => T | null) => void;
+  error: string | null;
+  retry: () => void;
+}
+
+/**
+ * Loads once per `load` identity (memoise it on what it depends on) and again on retry();
+ * an auth failure also tells the app, which then shows the login page.
+ */
+export function useLoad<T>(load: () => Promise<T>, onAuthProblem: () => void): Loaded<T> {
+  const [data, setData] = useState<T | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [attempt, setAttempt] = useState(0);
+
+  useEffect(() => {
+    let current = true;
+    setError(null);
+    load().then(
+      (found) => current && setData(found),
+      (caught: unknown) => {
+        if (!current) return;
+        setError(errorMessage(caught));
+        if (caught instanceof ApiError && caught.isAuthProblem) onAuthProblem();
+      },
+    );
+    return () => {
+      current = false;
+    };
+  }, [load, attempt, onAuthProblem]);
+
+  return { data, setData, error, retry: () => setAttempt((n) => n + 1) };
+}
+
+/** A load failure in words, with a way to try again. */
+export function LoadError({ what, error, retry }: { what: string; error: string; retry: () => void }) {
+  return (
+    <div className="status">
+      <p role="alert" className="error">
+        Could not load {what}: {error}
+      </p>
+      <button type="button" onClick={retry}>
+        Try again
+      </button>
+    </div>
+  );
+}
+
+/** An element id for a field name, which may be dotted (`rules.min_strength`). */
+export const fieldId = (prefix: string, field: string) => `${prefix}-${field.replace(/[^A-Za-z0-9_-]/g, "-")}`;
+
+/** Props that mark a control invalid and point it at its message. */
+export function invalidProps(id: string, messages: string[] | undefined) {
+  return messages?.length ? { "aria-invalid": true as const, "aria-describedby": `${id}-error` } : {};
+}
+
+interface FieldProps {
+  /** The control's id; its message gets `${id}-error`. */
+  id: string;
+  label: ReactNode;
+  hint?: ReactNode;
+  messages: string[] | undefined;
+  /** Renders the control with the props it needs for its label and message. */
+  children: (props: { id: string; "aria-invalid"?: true; "aria-describedby"?: string }) => ReactNode;
+}
+
+/** A label, a control and the server's words about that control right under it. */
+export function Field({ id, label, hint, messages, children }: FieldProps) {
+  return (
+    <div className="field">
+      <label htmlFor={id}>
+        {label} {hint && <span className="hint">{hint}</span>}
+      </label>
+      {children({ id, ...invalidProps(id, messages) })}
+      <FieldError id={`${id}-error`} messages={messages} />
+    </div>
+  );
+}
+
+/** The server's summary plus the messages of fields the form does not show. */
+export function formMessage(detail: string, errors: FieldErrors, shown: (field: string) => boolean): string {
+  const extra = Object.entries(errors)
+    .filter(([field]) => !shown(field))
+    .flatMap(([field, messages]) => messages.map((message) => `${field}: ${message}`));
+  return [detail, ...extra].join(" ");
+}
+
+/** The field errors of a failure (none for a network error or a refusal without fields). */
+export const fieldErrorsOf = (error: unknown): FieldErrors => (error instanceof ApiError ? error.fieldErrors : {});
+
+/** "1 h 30 min" from seconds, for hints next to second-valued inputs. */
+export function duration(seconds: number): string {
+  if (!Number.isFinite(seconds) || seconds <= 0) return "";
+  const h = Math.floor(seconds / 3600);
+  const m = Math.floor((seconds % 3600) / 60);
+  const s = Math.round(seconds % 60);
+  const parts = [h && `${h} h`, m && `${m} min`, s && `${s} s`].filter(Boolean);
+  return parts.join(" ");
+}
+
+export const when = (iso: string | null | undefined) => (iso ? new Date(iso).toLocaleString() : "—");
+
+interface ProgressProps {
+  label: string;
+  done: number;
+  total: number;
+  /** What the numbers count, for the words read out: "steps", "judgments". */
+  unit: string;
+}
+
+/** A plain progress bar: done of total, in words for screen readers as well. */
+export function ProgressBar({ label, done, total, unit }: ProgressProps) {
+  const share = total > 0 ? Math.min(1, done / total) : 0;
+  const text = total > 0 ? `${done} of ${total} ${unit} (${Math.floor(share * 100)}%)` : `waiting to start`;
+  return (
+    <div>
+      <div
+        className="progress-bar"
+        role="progressbar"
+        aria-label={label}
+        aria-valuemin={0}
+        aria-valuemax={Math.max(total, 1)}
+        aria-valuenow={Math.min(done, Math.max(total, 1))}
+        aria-valuetext={text}
+      >
+        <div className="progress-done" style={{ width: `${share * 100}%` }} />
+      </div>
+      <p className="progress-text">{text}</p>
+    </div>
+  );
+}
