@@ -37,7 +37,13 @@ class ModelEndpointAdmin(admin.ModelAdmin):
     form = ModelEndpointForm
     list_display = ["name", "kind", "base_url", "enabled", "last_health_ok", "last_health_at"]
     list_filter = ["kind", "enabled"]
-    readonly_fields = ["last_health_ok", "last_health_detail", "last_health_at"]
+    readonly_fields = [
+        "last_health_ok",
+        "last_health_detail",
+        "last_health_at",
+        "process_pid",
+        "process_host",
+    ]
     actions = ["check_health"]
 
     @admin.action(description="Check health of selected endpoints")
@@ -48,10 +54,17 @@ class ModelEndpointAdmin(admin.ModelAdmin):
 
 @admin.register(ModelVersion)
 class ModelVersionAdmin(admin.ModelAdmin):
-    list_display = ["label", "endpoint", "model_name", "kind", "enabled", "created_at"]
-    list_filter = ["kind", "enabled", "endpoint"]
+    list_display = ["label", "endpoint", "model_name", "kind", "status", "enabled", "created_at"]
+    list_filter = ["kind", "status", "enabled", "endpoint"]
     list_select_related = ["endpoint"]
+    actions = ["make_sampleable"]
 
     def get_readonly_fields(self, request, obj=None):
         # Completions refer to a version; what it requests stays fixed (VERSION_EDITABLE_FIELDS).
-        return ["endpoint", "model_name", "kind"] if obj is not None else []
+        fixed = ["endpoint", "model_name", "kind", "weights_path"] if obj is not None else []
+        return [*fixed, "status", "status_detail"]
+
+    @admin.action(description="Load selected versions on their servers again")
+    def make_sampleable(self, request, queryset):
+        for version in queryset.select_related("endpoint"):
+            services.version_make_sampleable(version=version)

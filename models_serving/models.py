@@ -42,6 +42,10 @@ class ModelEndpoint(models.Model):
     last_health_ok = models.BooleanField(null=True, blank=True)
     last_health_detail = models.CharField(max_length=200, blank=True, default="")
     last_health_at = models.DateTimeField(null=True, blank=True)
+    # Set when Arbiter started this server itself (a vLLM process for a new full checkpoint,
+    # see services.checkpoint_serve): which process on which host, so it can be retired.
+    process_pid = models.PositiveIntegerField(null=True, blank=True)
+    process_host = models.CharField(max_length=255, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -71,6 +75,11 @@ class ModelVersion(models.Model):
         LORA = "lora", "LoRA adapter"
         CHECKPOINT = "checkpoint", "Full checkpoint"
 
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending: being loaded on its server"
+        READY = "ready", "Ready: its server lists it"
+        FAILED = "failed", "Failed: could not be loaded"
+
     endpoint = models.ForeignKey(ModelEndpoint, on_delete=models.PROTECT, related_name="versions")
     model_name = models.CharField(
         max_length=500,
@@ -81,6 +90,16 @@ class ModelVersion(models.Model):
     label = models.CharField(max_length=200, validators=[validate_no_control_chars])
     notes = models.TextField(blank=True, default="")
     enabled = models.BooleanField(default=True)
+    # Nothing samples a version until it is ready: a new checkpoint is pending while its server
+    # loads it (see services.version_make_sampleable); versions registered by hand are ready.
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.READY)
+    status_detail = models.CharField(max_length=300, blank=True, default="")
+    weights_path = models.CharField(
+        max_length=1000,
+        blank=True,
+        default="",
+        help_text="Where the weights are on disk (checkpoint or LoRA adapter directory).",
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.db.models import QuerySet
 
-from .client import ModelVersionDisabled, SamplingParams, ServerConfig
+from .client import ModelVersionDisabled, ModelVersionNotReady, SamplingParams, ServerConfig
 from .models import ModelEndpoint, ModelVersion
 
 
@@ -10,8 +10,13 @@ def model_endpoint_list() -> QuerySet[ModelEndpoint]:
 
 
 def model_version_list(*, enabled: bool | None = None) -> QuerySet[ModelVersion]:
+    """Newest first; ``enabled=True``: the versions one can sample now (switched on and ready)."""
     versions = ModelVersion.objects.select_related("endpoint").order_by("-created_at", "-id")
-    return versions if enabled is None else versions.filter(enabled=enabled)
+    if enabled is None:
+        return versions
+    if enabled:
+        return versions.filter(enabled=True, status=ModelVersion.Status.READY)
+    return versions.filter(enabled=False)
 
 
 def server_config_for(version: ModelVersion) -> ServerConfig:
@@ -19,6 +24,15 @@ def server_config_for(version: ModelVersion) -> ServerConfig:
     endpoint = version.endpoint
     if not (version.enabled and endpoint.enabled):
         raise ModelVersionDisabled(f"model version {version.label!r} is disabled")
+    if version.status == ModelVersion.Status.PENDING:
+        raise ModelVersionNotReady(
+            f"model version {version.label!r} is still being loaded on its server; try again soon"
+        )
+    if version.status == ModelVersion.Status.FAILED:
+        raise ModelVersionNotReady(
+            f"model version {version.label!r} could not be loaded on its server: "
+            f"{version.status_detail or 'see the model versions page'}"
+        )
     return ServerConfig(
         base_url=endpoint.base_url,
         model=version.model_name,

@@ -89,9 +89,11 @@ class ModelVersionSerializer(serializers.ModelSerializer):
             "label",
             "notes",
             "enabled",
+            "status",
+            "status_detail",
             "created_at",
         ]
-        read_only_fields = ["id", "endpoint_name", "created_at"]
+        read_only_fields = ["id", "endpoint_name", "status", "status_detail", "created_at"]
         validators: list = []  # the unique pair is checked in validate(), to name the field
 
     def validate(self, attrs: dict) -> dict:

@@ -19,14 +19,16 @@ def endpoint(base_url: str = "http://127.0.0.1:9/v1", **fields) -> ModelEndpoint
 
 
 def test_healthy_endpoint_lists_models(model_server):
-    model_server.then(Reply(body={"object": "list", "data": [{"id": "a"}, {"id": "b"}]}))
+    model_server.then(
+        Reply(body={"object": "list", "data": [{"id": "a"}, {"id": "b"}]}), Reply(body=b"")
+    )
     checked = services.endpoint_check_health(
         endpoint=endpoint(model_server.base_url, api_key="sk-k")
     )
     assert (checked.last_health_ok, checked.last_health_detail) == (True, "OK: 2 models listed")
     assert checked.last_health_at is not None
-    assert model_server.requests[0]["path"] == "/v1/models"
-    assert model_server.requests[0]["authorization"] == "Bearer sk-k"
+    assert [r["path"] for r in model_server.requests] == ["/v1/models", "/health"]
+    assert {r["authorization"] for r in model_server.requests} == {"Bearer sk-k"}
     checked.refresh_from_db()
     assert checked.last_health_ok is True
 
