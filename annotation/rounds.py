@@ -98,6 +98,20 @@ def _prompt_pool(project: Project, *, allow_repeat: bool) -> QuerySet[Prompt]:
     return pool
 
 
+def rounds_resume_for_version(*, version_id: int) -> int:
+    """Queue generation again for the generating rounds that waited for this version."""
+    from .tasks import generate_round
+
+    waiting = list(
+        Round.objects.filter(
+            status=Round.Status.GENERATING, model_versions__pk=version_id
+        ).values_list("pk", flat=True)
+    )
+    for round_id in waiting:
+        generate_round.delay(round_id)
+    return len(waiting)
+
+
 def round_start(*, round: Round) -> None:
     """Mark the round generating and queue the bulk generation task once the row is committed."""
     from .tasks import generate_round
@@ -115,12 +129,21 @@ class GenerationPass:
     done: int
     failed: int
     pending: int  # still to try (failed this pass, attempts left): the task retries later
+    waiting: bool = False  # a version is still being loaded: resumed when it is ready
 
 
 def round_generate(*, round_id: int) -> GenerationPass:
-    """Try every pending prompt of the round once; safe to run twice at the same time."""
+    """Try every pending prompt of the round once; safe to run twice at the same time.
+
+    A version still being loaded (a new checkpoint on its way onto a vLLM server) is no
+    failure of the prompts: nothing is tried, no attempt counted, and the round waits until
+    models_serving announces the version ready (``rounds_resume_for_version``).
+    """
     round_ = Round.objects.get(pk=round_id)
     versions = list(round_.model_versions.order_by("pk"))
+    if any(v.status == ModelVersion.Status.PENDING for v in versions):
+        pending = round_.round_prompts.filter(status=RoundPrompt.Status.PENDING).count()
+        return GenerationPass(done=0, failed=0, pending=pending, waiting=True)
     pending_ids = list(
         round_.round_prompts.filter(status=RoundPrompt.Status.PENDING)
         .order_by("pk")

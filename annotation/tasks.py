@@ -22,6 +22,8 @@ def generate_round(self, round_id: int) -> dict:
     for them with backoff until each is done or has used its attempts (then reported failed).
     """
     result = rounds.round_generate(round_id=round_id)
+    if result.waiting:  # models_serving's version_ready signal queues this task again
+        return {"done": result.done, "failed": result.failed, "waiting": result.pending}
     if result.pending:
         raise self.retry(countdown=min(300, 10 * 2**self.request.retries))
     return {"done": result.done, "failed": result.failed}

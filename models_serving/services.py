@@ -15,6 +15,7 @@ from django.utils import timezone
 from . import vllm_server
 from .client import ModelServerUnavailable
 from .models import ModelEndpoint, ModelVersion
+from .signals import announce_version_ready
 
 # A model list is small; the whole check must stay quick enough to run from a request.
 HEALTH_TIMEOUT = httpx.Timeout(5.0, connect=2.0)
@@ -426,6 +427,8 @@ def _set_status(
         rows = rows.filter(status=ModelVersion.Status.PENDING)
     if rows.update(status=status, status_detail=detail[:300]):
         version.status, version.status_detail = status, detail[:300]
+        if status == ModelVersion.Status.READY:
+            announce_version_ready(version.pk)
     else:
         version.refresh_from_db()
     return version
@@ -535,6 +538,7 @@ def _switch_to(
         if not moved:
             transaction.set_rollback(True)
             return None
+        announce_version_ready(version.pk)
     return served
 
 

@@ -106,6 +106,42 @@ def test_unreachable_server_is_retried_then_reported_per_prompt():
     assert not Completion.objects.filter(round=round_).exists()
 
 
+def test_a_version_still_loading_is_waited_for_not_failed(
+    local_model, django_capture_on_commit_callbacks, monkeypatch
+):
+    from annotation import tasks
+    from models_serving import services as serving
+
+    project = project_with_prompts(2)
+    version = version_at(local_model)
+    ModelVersion.objects.filter(pk=version.pk).update(status=ModelVersion.Status.PENDING)
+    round_ = rounds.round_create(
+        project=project,
+        name="waits",
+        model_versions=[version],
+        prompt_count=2,
+        sampling_params={"max_tokens": 8},
+    )
+    Round.objects.filter(pk=round_.pk).update(status=Round.Status.GENERATING)
+
+    for _ in range(rounds.MAX_ATTEMPTS + 1):  # more passes than a failing prompt gets
+        result = rounds.round_generate(round_id=round_.pk)
+        assert (result.done, result.failed, result.pending, result.waiting) == (0, 0, 2, True)
+    assert set(RoundPrompt.objects.filter(round=round_).values_list("attempts", flat=True)) == {0}
+    assert not Completion.objects.filter(round=round_).exists()
+
+    queued: list[int] = []
+    monkeypatch.setattr(tasks.generate_round, "delay", queued.append)
+    with django_capture_on_commit_callbacks(execute=True):
+        serving._set_status(version, ModelVersion.Status.READY, "listed", only_if_pending=True)
+    assert queued == [round_.pk]  # the version_ready signal resumed the waiting round
+
+    result = rounds.round_generate(round_id=round_.pk)
+    assert (result.done, result.failed, result.pending, result.waiting) == (2, 0, 0, False)
+    round_.refresh_from_db()
+    assert round_.status == Round.Status.COLLECTING
+
+
 def test_rounds_do_not_repeat_prompts_unless_asked(local_model):
     project = project_with_prompts(3)
     version = version_at(local_model)
