@@ -16,7 +16,7 @@ from rest_framework import exceptions
 from rest_framework.request import Request
 from rest_framework.settings import api_settings
 
-from models_serving.client import ModelVersionDisabled
+from models_serving.client import ModelVersionDisabled, ModelVersionNotReady
 
 from . import live_turns, sessions
 from .access import AccessDenied, access_conversation_by_id
@@ -74,6 +74,8 @@ def _open_turn(request: HttpRequest, session_id: int) -> sessions.LiveTurnPlan |
         return _error(404, str(exc))
     except sessions.SessionConflict as exc:
         return _error(409, str(exc))
+    except ModelVersionNotReady:  # its own message names the version: annotators are blind
+        return _error(409, "this session's model is still being loaded; try again in a minute")
     except ModelVersionDisabled:
         return _error(409, "this session's model is switched off; ask a researcher")
 
