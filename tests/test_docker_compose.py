@@ -21,6 +21,12 @@ def _argv(service: str) -> list[str]:
     return shlex.split(command) if isinstance(command, str) else list(command)
 
 
+def _procfile_argv(process: str) -> list[str]:
+    lines = (ROOT / "Procfile").read_text().splitlines()
+    command = next(line.split(":", 1)[1] for line in lines if line.startswith(f"{process}:"))
+    return shlex.split(command)
+
+
 def test_all_services_are_there():
     assert set(SERVICES) >= {"postgres", "redis", "web", "worker", "gpu-worker", "beat", "vllm"}
 
@@ -70,3 +76,30 @@ def test_vllm_serves_the_model_the_app_requests():
 
 def test_dockerfile_exists_for_the_build():
     assert (ROOT / "Dockerfile").exists()
+
+
+def test_beat_reads_its_schedule_from_the_database_in_compose_and_procfile():
+    argv = _argv("beat")
+    scheduler = argv[argv.index("--scheduler") + 1]
+    module, attr = scheduler.split(":")
+    assert getattr(importlib.import_module(module), attr).__name__ == "DatabaseScheduler"
+    procfile = (ROOT / "Procfile").read_text().splitlines()
+    [beat] = [line for line in procfile if line.startswith("beat:")]
+    assert f"--scheduler {scheduler}" in beat
+
+
+@pytest.mark.parametrize("argv", [_argv("gpu-worker"), _procfile_argv("gpu")])
+def test_gpu_workers_run_one_job_at_a_time_each_in_a_fresh_process(argv):
+    assert argv[argv.index("-Q") + 1] == "gpu"
+    for flag in ("--concurrency", "--max-tasks-per-child", "--prefetch-multiplier"):
+        assert argv[argv.index(flag) + 1] == "1", flag
+
+
+def test_checkpoints_are_one_volume_where_they_are_trained_and_served():
+    root = SERVICES["gpu-worker"]["environment"]["CHECKPOINT_ROOT"]
+    for service in ("gpu-worker", "web", "vllm"):
+        mounts = {
+            volume.split(":")[1]: volume.split(":")[0] for volume in SERVICES[service]["volumes"]
+        }
+        assert mounts.get(root) == "checkpoints", service
+    assert "checkpoints" in COMPOSE["volumes"]

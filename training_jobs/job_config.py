@@ -3,14 +3,20 @@
 Only tunables are listed: paths, the data snapshot and the device are chosen by the platform.
 The names mirror the recipes' dataclass configs (tests/training_jobs/test_job_config.py checks
 that); they are spelled out here because importing a recipe would load torch into the web app.
+`launcher` and `num_processes` are the exception: they say how the recipe's processes are
+started (training_jobs/child.py), so the platform takes them out of the recipe's config.
 """
 
+import json
+from pathlib import PurePosixPath
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from annotation.answers import InvalidInput
 
+from .child import LAUNCHERS
 from .models import TrainingJob
 
 # Held out by default for jobs (the DPO recipe's own default is 0): a job's metrics should
@@ -21,7 +27,70 @@ JOB_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 
+LAUNCH_FIELDS = ("launcher", "num_processes")
+MAX_INLINE_CONFIG_BYTES = 64 * 1024
+
+
+@extend_schema_field(
+    {
+        "oneOf": [{"type": "string"}, {"type": "object", "additionalProperties": True}],
+        "description": "A DeepSpeed config: an absolute path to a .json file on the GPU workers, "
+        "or the config itself (written to deepspeed.json in the job's directory).",
+    }
+)
+class DeepSpeedConfigField(serializers.Field):
+    def to_internal_value(self, data: Any) -> str | dict:
+        if isinstance(data, dict):
+            _check_size(data)
+            return data
+        if not isinstance(data, str):
+            raise serializers.ValidationError("give a path to a .json file or a config object")
+        path = PurePosixPath(data)
+        if not path.is_absolute() or path.suffix != ".json" or ".." in path.parts:
+            raise serializers.ValidationError("give an absolute path to a .json file")
+        if len(data) > 1000 or "\x00" in data:
+            raise serializers.ValidationError("not a usable path")
+        return data
+
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "additionalProperties": True,
+        "description": 'TrainingArguments\' fsdp_config, e.g. {"reshard_after_forward": true}.',
+    }
+)
+class InlineConfigField(serializers.DictField):
+    def to_internal_value(self, data: Any) -> dict:
+        value = super().to_internal_value(data)
+        _check_size(value)
+        return value
+
+
+def _check_size(value: dict) -> None:
+    if len(json.dumps(value)) > MAX_INLINE_CONFIG_BYTES:
+        raise serializers.ValidationError(f"at most {MAX_INLINE_CONFIG_BYTES} bytes of JSON")
+
+
 class _CommonConfigSerializer(serializers.Serializer):
+    launcher = serializers.ChoiceField(
+        choices=LAUNCHERS,
+        required=False,
+        help_text="How the recipe starts; the worker's TRAINING_LAUNCHER when left out.",
+    )
+    num_processes = serializers.IntegerField(
+        min_value=1,
+        max_value=64,
+        required=False,
+        help_text="Processes (one per GPU) under accelerate/torchrun; the worker's "
+        "TRAINING_NUM_PROCESSES when left out.",
+    )
+    deepspeed = DeepSpeedConfigField(required=False)
+    fsdp = serializers.BooleanField(required=False, help_text="Shard the model with FSDP.")
+    fsdp_config = InlineConfigField(required=False)
     learning_rate = serializers.FloatField(min_value=0.0, max_value=1.0, required=False)
     per_device_train_batch_size = serializers.IntegerField(
         min_value=1, max_value=1024, required=False
@@ -30,6 +99,23 @@ class _CommonConfigSerializer(serializers.Serializer):
     eval_fraction = serializers.FloatField(min_value=0.0, max_value=0.9, required=False)
     seed = serializers.IntegerField(min_value=0, max_value=2**31 - 1, required=False)
     gradient_checkpointing = serializers.BooleanField(required=False)
+
+    def validate(self, attrs: dict) -> dict:
+        if attrs.get("deepspeed") and attrs.get("fsdp"):
+            raise serializers.ValidationError({"fsdp": "use DeepSpeed or FSDP, not both"})
+        if attrs.get("fsdp_config") and not attrs.get("fsdp"):
+            raise serializers.ValidationError({"fsdp_config": "only used together with fsdp"})
+        if attrs.get("launcher") == "python":
+            # The plain launcher starts one process, without the distributed setup these need.
+            if attrs.get("num_processes", 1) > 1:
+                problem = "launcher 'python' runs one process; use accelerate or torchrun"
+                raise serializers.ValidationError({"num_processes": problem})
+            for name in ("deepspeed", "fsdp"):
+                if attrs.get(name):
+                    raise serializers.ValidationError(
+                        {name: "needs launcher 'accelerate' or 'torchrun'"}
+                    )
+        return attrs
 
 
 class DPOConfigSerializer(_CommonConfigSerializer):
@@ -55,7 +141,7 @@ class DPOConfigSerializer(_CommonConfigSerializer):
             raise serializers.ValidationError(
                 {"label_smoothing": "only loss_type 'robust' uses label smoothing"}
             )
-        return attrs
+        return super().validate(attrs)
 
 
 class RewardModelConfigSerializer(_CommonConfigSerializer):

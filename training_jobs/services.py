@@ -21,8 +21,8 @@ from annotation.exports import export_create, export_path, export_run
 from annotation.models import Project, Round
 from models_serving.models import ModelEndpoint, ModelVersion
 
-from .child import child_start, child_stop, recipe_command
-from .job_config import JOB_DEFAULTS, job_config_validate
+from .child import child_start, child_stop, free_port, recipe_command, recipe_launch
+from .job_config import JOB_DEFAULTS, LAUNCH_FIELDS, job_config_validate
 from .models import TrainingJob
 from .progress import (
     Progress,
@@ -104,13 +104,14 @@ def training_job_run(*, job_id: int) -> None:
 def _train(job: TrainingJob) -> None:
     if job.kind == TrainingJob.Kind.DPO:
         registration_endpoint()  # a misconfigured endpoint fails now, not after the GPU time
+    launch = _launch(job)
     workdir = _workdir(job)
     _export_snapshot(job)
     config_path = workdir / "recipe-config.json"
     config_path.write_text(json.dumps(_recipe_config(job, workdir), indent=2))
     output_dir = workdir / "checkpoint"
     try:
-        returncode = _run_child(job, workdir, config_path)
+        returncode = _run_child(job, workdir, config_path, launch)
     finally:
         # What a killed or stopped recipe left half-written; a finished run renamed it away.
         shutil.rmtree(output_dir.with_name(output_dir.name + ".tmp"), ignore_errors=True)
@@ -124,10 +125,24 @@ def _train(job: TrainingJob) -> None:
     training_job_complete(job=job, checkpoint=output_dir, metrics=metrics)
 
 
+def _launch(job: TrainingJob) -> dict:
+    """How to start the recipe: the job's launcher settings, else this worker's."""
+    try:
+        launcher, processes = recipe_launch(
+            job.config,
+            default_launcher=settings.TRAINING_LAUNCHER,
+            default_processes=settings.TRAINING_NUM_PROCESSES,
+        )
+    except ValueError as exc:
+        raise TrainingError(f"Cannot launch the recipe: {exc}.") from None
+    port = free_port() if launcher == "accelerate" and processes > 1 else None
+    return {"launcher": launcher, "num_processes": processes, "port": port}
+
+
 def _workdir(job: TrainingJob) -> Path:
     # The start time keeps a reset database's reused ids off an older job's directory.
     started = job.started_at or timezone.now()
-    workdir = Path(settings.TRAINING_OUTPUT_DIR) / f"job-{job.pk}-{started:%Y%m%dT%H%M%S}"
+    workdir = Path(settings.CHECKPOINT_ROOT) / f"job-{job.pk}-{started:%Y%m%dT%H%M%S}"
     workdir.mkdir(parents=True, exist_ok=True)
     return workdir
 
@@ -159,9 +174,15 @@ def _export_snapshot(job: TrainingJob) -> None:
 
 
 def _recipe_config(job: TrainingJob, workdir: Path) -> dict:
+    recipe_settings = {k: v for k, v in job.config.items() if k not in LAUNCH_FIELDS}
+    if isinstance(recipe_settings.get("deepspeed"), dict):
+        # In the job's directory on CHECKPOINT_ROOT, which every node of a launch can read.
+        deepspeed_path = workdir / "deepspeed.json"
+        deepspeed_path.write_text(json.dumps(recipe_settings["deepspeed"], indent=2))
+        recipe_settings["deepspeed"] = str(deepspeed_path)
     config = {
         **JOB_DEFAULTS[job.kind],
-        **job.config,
+        **recipe_settings,
         "data_path": job.data_path,
         "data_snapshot_id": job.data_snapshot_id,
         "model_path": _base_model(job),
@@ -188,11 +209,11 @@ def _base_model(job: TrainingJob) -> str:
     return str(settings.TRAINING_BASE_POLICY)
 
 
-def _run_child(job: TrainingJob, workdir: Path, config_path: Path) -> int | None:
+def _run_child(job: TrainingJob, workdir: Path, config_path: Path, launch: dict) -> int | None:
     """Run the recipe, folding its progress into the row; its exit code, None if stopped."""
     progress_path, log_path = workdir / "progress.jsonl", workdir / "train.log"
     child = child_start(
-        recipe_command(job.kind, config_path, progress_path),
+        recipe_command(job.kind, config_path, progress_path, **launch),
         cwd=settings.BASE_DIR,
         stdout_path=workdir / "stdout.log",  # the metrics JSON; metrics.json has it too
         stderr_path=log_path,
@@ -292,6 +313,7 @@ def registration_endpoint() -> ModelEndpoint:
         else ModelEndpoint.Kind.VLLM
     )
     api_key = "" if settings.MODEL_API_KEY == "EMPTY" else settings.MODEL_API_KEY
+    vllm = kind == ModelEndpoint.Kind.VLLM
     endpoint, _ = ModelEndpoint.objects.get_or_create(
         name=name,
         defaults={
@@ -299,18 +321,28 @@ def registration_endpoint() -> ModelEndpoint:
             "kind": kind,
             "api_key": api_key,
             "supports_n": settings.MODEL_SUPPORTS_N,
+            "supports_logprobs": vllm,
+            # The docker-compose vLLM runs with --enable-lora and runtime LoRA loading.
+            "supports_lora": vllm and settings.MODEL_SUPPORTS_LORA,
         },
     )
     return endpoint
 
 
 def _register(job: TrainingJob) -> ModelVersion:
-    """The DPO checkpoint as a model version: its path is the `model` a server is asked for."""
+    """The DPO checkpoint as a model version, made sampleable with no manual step.
+
+    On `transformers serve` its path is the `model` requested (loaded on demand); on vLLM a
+    LoRA adapter is hot-loaded under the checkpoint id and a full checkpoint gets a new server
+    (models_serving.services.version_make_sampleable). Until then the version is pending.
+    """
+    from models_serving.services import checkpoint_register
+
     source = f"round {job.round.name}" if job.round_id else "all judgments"
-    return ModelVersion.objects.create(
+    return checkpoint_register(
         endpoint=registration_endpoint(),
-        model_name=job.checkpoint_path,
-        kind=ModelVersion.Kind.CHECKPOINT,
+        path=job.checkpoint_path,
+        checkpoint_id=f"{job.project.slug}-dpo-job-{job.pk}",
         label=f"{job.project.slug} DPO job {job.pk} ({source})"[:200],
         notes=(
             f"Training job {job.pk}: data snapshot {job.data_snapshot_id}, "
@@ -342,27 +374,37 @@ def _after_finish(job: TrainingJob) -> None:
         transaction.on_commit(lambda: training_round_advance(round_id=round_id))
 
 
-def training_round_start(*, round_id: int) -> list[TrainingJob]:
-    """A closed round that asked for it: train a reward model and a DPO policy on it."""
+def training_round_start(
+    *,
+    round_id: int,
+    kinds: list[str] | None = None,
+    config: dict[str, dict] | None = None,
+) -> list[TrainingJob]:
+    """A closed round that asked for it: train a reward model and a DPO policy on it.
+
+    A round-close trigger may narrow ``kinds`` and add ``config`` overrides by kind (over
+    TRAINING_ROUND_CONFIG).
+    """
     round_ = Round.objects.select_related("project").get(pk=round_id)
     if not round_.train_on_close:
         return []
-    moved = round_services.round_set_status(
-        round_id=round_id, status=Round.Status.TRAINING, expected=[Round.Status.CLOSED]
-    )
-    if not moved:
-        return []  # another listener already started it
-    config = dict(settings.TRAINING_ROUND_CONFIG)
+    kinds = kinds or [TrainingJob.Kind.REWARD_MODEL, TrainingJob.Kind.DPO]
+    config = config or {}
     with transaction.atomic():
+        moved = round_services.round_set_status(
+            round_id=round_id, status=Round.Status.TRAINING, expected=[Round.Status.CLOSED]
+        )
+        if not moved:
+            return []  # another listener already started it
         return [
             training_job_create(
                 project=round_.project,
                 created_by=round_.created_by,
-                config={k: v for k, v in config.get(kind, {}).items()},
+                config={**settings.TRAINING_ROUND_CONFIG.get(kind, {}), **config.get(kind, {})},
                 kind=kind,
                 round=round_,
             )
-            for kind in (TrainingJob.Kind.REWARD_MODEL, TrainingJob.Kind.DPO)
+            for kind in kinds
         ]
 
 

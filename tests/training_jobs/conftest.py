@@ -20,26 +20,44 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class Worker:
-    """A `celery worker` process on the gpu and default queues, logging to a file."""
+    """A `celery worker` process on the gpu and default queues, logging to a file.
 
-    def __init__(self, directory: Path) -> None:
+    The keywords make variants: another name (two workers at once), other queues, a prefork
+    pool as in production instead of solo, extra environment (checked by the worker's
+    settings), and not waiting for it to be ready (to start several side by side).
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        name: str = "test",
+        queues: str = "gpu,default",
+        pool: tuple[str, ...] = ("-P", "solo"),
+        env: dict[str, str] | None = None,
+        wait: bool = True,
+    ) -> None:
         self.directory = directory
         self.log = directory / "worker.log"
-        self.training_dir = directory / "training"
+        training_dir = str(directory / "training")
         env = {
             **os.environ,
             "DATABASE_URL": _database_url(),  # the test database pytest-django created
-            "ARBITER_TRAINING_DIR": str(self.training_dir),
+            "CHECKPOINT_ROOT": training_dir,
+            "ARBITER_TRAINING_DIR": training_dir,
             "ARBITER_EXPORTS_DIR": str(directory / "exports"),
             "ARBITER_REF_LOGPS_DIR": str(directory / "ref-logps"),
             "TRAINING_POLL_SECONDS": "0.3",
+            **(env or {}),
         }
+        self.training_dir = Path(env["CHECKPOINT_ROOT"])
         _purge_queues(["gpu", "default"])  # stale messages from an earlier run name other rows
+        directory.mkdir(parents=True, exist_ok=True)
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(
                 [
                     *(sys.executable, "-m", "celery", "-A", "config", "worker"),
-                    *("-Q", "gpu,default", "-P", "solo", "-n", f"test-{os.getpid()}@%h"),
+                    *("-Q", queues, *pool, "-n", f"{name}-{os.getpid()}@%h"),
                     *("--purge", "--without-gossip", "--without-mingle", "-l", "info"),
                 ],
                 cwd=ROOT,
@@ -47,7 +65,8 @@ class Worker:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        self._wait_ready()
+        if wait:
+            self.wait_ready()
 
     def __getitem__(self, name: str):
         # The older dict-shaped fixture: worker["process"], worker["log"], worker["training_dir"].
@@ -69,7 +88,7 @@ class Worker:
                 self.process.kill()
                 self.process.wait()
 
-    def _wait_ready(self, timeout: float = 60) -> None:
+    def wait_ready(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if " ready." in self.text():
@@ -112,6 +131,21 @@ def own_worker(tmp_path, tiny_models) -> Iterator[Worker]:
     worker = Worker(tmp_path)
     yield worker
     worker.stop()
+
+
+@pytest.fixture
+def start_worker(tmp_path, tiny_models) -> Iterator[Callable[..., Worker]]:
+    """Start workers of the test's own, variants included (see Worker); all stopped after."""
+    started: list[Worker] = []
+
+    def start(name: str, **options) -> Worker:
+        worker = Worker(tmp_path / name, name=name, **options)
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ trains those rows as they are.
 import hashlib
 import json
 import os
-import sys
+import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -36,9 +36,11 @@ from transformers import AutoTokenizer, PreTrainedTokenizerBase
 from trl import DPOConfig, DPOTrainer
 
 from .common import (
+    DistributedConfig,
     ProgressFn,
     ProgressRecorder,
     config_from_dict,
+    exit_now,
     file_sha256,
     finish_run_dir,
     library_versions,
@@ -52,10 +54,12 @@ from .common import (
 
 # The losses this recipe is tested with. `robust` is the label-smoothed (noisy-label) DPO.
 LOSS_TYPES = ("sigmoid", "ipo", "robust", "hinge")
+# Under the scratch dir while training, removed before the checkpoint is finished.
+SHARED_DATA_DIR = "shared-datasets"
 
 
 @dataclass
-class DPORecipeConfig:
+class DPORecipeConfig(DistributedConfig):
     data_path: str = field(
         metadata={
             "help": "JSONL in TRL's conversational preference format: `prompt` is a list of "
@@ -244,6 +248,8 @@ class ArbiterDPOTrainer(DPOTrainer):
         return prepared
 
     def _precompute_ref_logps(self, dataset: Dataset, name: str, batch_size: int) -> Dataset:
+        if self.accelerator.num_processes > 1:
+            dataset = self._on_shared_disk(dataset, name)
         if self.ref_logps_cache is None:
             return super()._precompute_ref_logps(dataset, name, batch_size)
         digests = [
@@ -262,6 +268,18 @@ class ArbiterDPOTrainer(DPOTrainer):
                 digests, list(dataset["ref_chosen_logps"]), list(dataset["ref_rejected_logps"])
             )
         return dataset
+
+    def _on_shared_disk(self, dataset: Dataset, name: str) -> Dataset:
+        """The dataset backed by a file in a directory every rank sees.
+
+        TRL's rank 0 writes the reference log-probs next to the dataset's cache files and the
+        other ranks read them from there; an in-memory dataset has none, so each rank would look
+        in a temporary directory of its own and fail to find rank 0's file.
+        """
+        shared = Path(self.args.output_dir) / SHARED_DATA_DIR
+        shared.mkdir(parents=True, exist_ok=True)
+        rank = self.accelerator.process_index
+        return dataset.flatten_indices(cache_file_name=str(shared / f"{name}-rank{rank}.arrow"))
 
     def ref_logps_cache_status(self) -> str:
         if self.ref_logps_cache is None or not self.ref_logps_cache_hits:
@@ -311,6 +329,7 @@ def run_dpo(config: DPORecipeConfig, progress: ProgressFn | None = None) -> dict
     save_policy(trainer, scratch_dir)
     if not trainer.is_world_process_zero():
         return {}
+    shutil.rmtree(scratch_dir / SHARED_DATA_DIR, ignore_errors=True)
 
     metrics = {
         "train_loss_final": recorder.last_loss(),
@@ -325,6 +344,9 @@ def run_dpo(config: DPORecipeConfig, progress: ProgressFn | None = None) -> dict
         "rows_truncated": sum(trainer.truncated.values()),
         **held_out_metrics(evaluation),
         "steps": result.global_step,
+        "train_seconds": result.metrics.get("train_runtime"),
+        "train_samples_per_s": result.metrics.get("train_samples_per_second"),
+        "processes": trainer.accelerator.num_processes,
         "ref_logps_cache": trainer.ref_logps_cache_status(),
         "lora": lora,
         "device": device,
@@ -333,6 +355,7 @@ def run_dpo(config: DPORecipeConfig, progress: ProgressFn | None = None) -> dict
         "data_snapshot_id": config.data_snapshot_id,
         "data_sha256": data_sha256,
         "seconds": round(time.monotonic() - started, 3),
+        "process_cpu_s": round(time.process_time(), 3),  # imports included
         "config": asdict(config),
     }
     finish_run_dir(scratch_dir, output_dir, metrics)
@@ -363,6 +386,7 @@ def trl_config(config: DPORecipeConfig, device: str, output_dir: Path) -> DPOCon
         save_strategy="no",  # the recipe saves once, atomically, at the end
         report_to="none",
         disable_tqdm=True,
+        **config.trainer_kwargs(),
     )
 
 
@@ -445,4 +469,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())  # an exception still exits the usual way, with its traceback

@@ -15,7 +15,6 @@ trainer and collator. What Plackett–Luce would add — a prompt with many cand
 the loss — is handled by weighting each pair by 1/(pairs of its prompt), as InstructGPT did.
 """
 
-import sys
 import time
 from collections import Counter, defaultdict
 from collections.abc import Sequence
@@ -31,9 +30,11 @@ from trl import RewardConfig, RewardTrainer
 from trl.trainer.reward_trainer import DataCollatorForPreference
 
 from .common import (
+    DistributedConfig,
     ProgressFn,
     ProgressRecorder,
     config_from_dict,
+    exit_now,
     file_sha256,
     finish_run_dir,
     library_versions,
@@ -54,7 +55,7 @@ LLAMA2_MARGINS = {"1": 0.0, "2": 1 / 3, "3": 2 / 3, "4": 1.0}
 
 
 @dataclass
-class RewardRecipeConfig:
+class RewardRecipeConfig(DistributedConfig):
     data_path: str = field(
         metadata={
             "help": "JSONL in TRL's conversational preference format (`prompt` messages, "
@@ -336,6 +337,9 @@ def run_reward(config: RewardRecipeConfig, progress: ProgressFn | None = None) -
         "train_loss_mean": result.training_loss,
         "loss_history": recorder.history,
         "steps": result.global_step,
+        "train_seconds": result.metrics.get("train_runtime"),
+        "train_samples_per_s": result.metrics.get("train_samples_per_second"),
+        "processes": trainer.accelerator.num_processes,
         "data_rows": len(rows),
         "train_rows": len(train_rows),
         "train_rows_used": len(trainer.train_dataset),
@@ -351,6 +355,7 @@ def run_reward(config: RewardRecipeConfig, progress: ProgressFn | None = None) -
         "data_snapshot_id": config.data_snapshot_id,
         "data_sha256": file_sha256(data_path),
         "seconds": round(time.monotonic() - started, 3),
+        "process_cpu_s": round(time.process_time(), 3),  # imports included
         "config": asdict(config),
     }
     finish_run_dir(scratch_dir, output_dir, metrics)
@@ -383,6 +388,7 @@ def trl_config(config: RewardRecipeConfig, device: str, output_dir: Path) -> Rew
         save_strategy="no",  # the recipe saves once, atomically, at the end
         report_to="none",
         disable_tqdm=True,
+        **config.trainer_kwargs(),
     )
 
 
@@ -392,4 +398,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())  # an exception still exits the usual way, with its traceback
