@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "django_celery_beat",  # beat's schedule in the database: training triggers edit it
     "models_serving",
     "annotation",
     "training_jobs",
@@ -169,8 +170,10 @@ SPECTACULAR_SETTINGS = {
         "CandidateLabelEnum": "annotation.answers.LABEL_CHOICES",
         "MessageRoleEnum": [("system", "system"), ("user", "user"), ("assistant", "assistant")],
         "DropOrKeepEnum": [("drop", "drop"), ("keep", "keep")],
+        "SessionStatusEnum": [("open", "open"), ("ended", "ended")],
         "TrainingJobKindEnum": "training_jobs.models.TrainingJob.Kind",
         "TrainingJobStatusEnum": "training_jobs.models.TrainingJob.Status",
+        "TrainingTriggerWhenEnum": "training_jobs.models.TrainingTrigger.When",
         "ModelEndpointKindEnum": "models_serving.models.ModelEndpoint.Kind",
         "ModelVersionKindEnum": "models_serving.models.ModelVersion.Kind",
     },
@@ -188,7 +191,8 @@ CACHES = {
 # --- Celery -----------------------------------------------------------------
 BROKER_DIR = VAR_DIR / "broker"
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://")
-CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
+# JSON, e.g. {"visibility_timeout": 3600}; a redelivery after it is harmless (see training_jobs).
+CELERY_BROKER_TRANSPORT_OPTIONS: dict = env.json("CELERY_BROKER_TRANSPORT_OPTIONS", default={})
 if CELERY_BROKER_URL.startswith("filesystem://"):
     for sub in ("queue", "processed", "control"):
         (BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
@@ -209,12 +213,17 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=6 * 3600)
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=6 * 3600 - 60)
 CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_ROUTES = {"training_jobs.tasks.run_training_job": {"queue": "gpu"}}
+CELERY_TASK_ROUTES = {
+    "training_jobs.tasks.run_training_job": {"queue": "gpu"},
+    # Starts a vLLM server process for a new full checkpoint: it must run on a GPU node.
+    "models_serving.tasks.serve_checkpoint": {"queue": "gpu"},
+}
 CELERY_BEAT_SCHEDULE = {
     "expire-leases": {"task": "annotation.tasks.expire_stale_assignments", "schedule": 60.0},
     "top-up-task-buffers": {"task": "annotation.tasks.top_up_buffers", "schedule": 30.0},
     "close-due-rounds": {"task": "annotation.tasks.close_due_rounds", "schedule": 30.0},
     "reap-stale-training-jobs": {"task": "training_jobs.tasks.reap_stale_jobs", "schedule": 120.0},
+    "check-model-endpoints": {"task": "models_serving.tasks.check_endpoints", "schedule": 60.0},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
@@ -235,15 +244,38 @@ MODEL_SERVER_EMBEDDED = not (
 MODEL_API_KEY = env.str("VLLM_API_KEY", default=env.str("MODEL_API_KEY", default="EMPTY"))
 MODEL_NAME = env.str("VLLM_MODEL", default=env.str("MODEL_NAME", default=str(TINY_POLICY_DIR)))
 MODEL_SUPPORTS_N = env.bool("MODEL_SUPPORTS_N", default=bool(env.str("VLLM_BASE_URL", default="")))
+# The vLLM server loads LoRA adapters at runtime (VLLM_ALLOW_RUNTIME_LORA_UPDATING, --enable-lora).
+MODEL_SUPPORTS_LORA = env.bool("MODEL_SUPPORTS_LORA", default=False)
 MODEL_CONNECT_TIMEOUT = env.float("MODEL_CONNECT_TIMEOUT", default=5.0)
 MODEL_READ_TIMEOUT = env.float("MODEL_READ_TIMEOUT", default=120.0)
 # Live sessions: a candidate still streaming after this long is cut off and kept as incomplete.
 LIVE_STREAM_MAX_SECONDS = env.float("LIVE_STREAM_MAX_SECONDS", default=300.0)
 # How often a live stream checks whether its pair was judged (or regenerated) meanwhile.
 LIVE_STREAM_POLL_SECONDS = env.float("LIVE_STREAM_POLL_SECONDS", default=0.5)
+# New full checkpoints on a vLLM endpoint get their own `vllm serve` process, started by the
+# gpu worker (models_serving.services.checkpoint_serve): the executable, the address the web
+# and workers reach it at, the ports it may take, extra arguments (e.g. --gpu-memory-utilization
+# so two servers fit during the switch), and how many such servers are kept running.
+VLLM_EXECUTABLE = env.str("VLLM_EXECUTABLE", default="vllm")
+VLLM_SERVE_BIND = env.str("VLLM_SERVE_BIND", default="127.0.0.1")
+VLLM_SERVE_HOST = env.str("VLLM_SERVE_HOST", default="127.0.0.1")
+VLLM_SERVE_PORTS = env.str("VLLM_SERVE_PORTS", default="8100-8199")
+VLLM_SERVE_EXTRA_ARGS = env.str("VLLM_SERVE_EXTRA_ARGS", default="")
+VLLM_SERVE_STARTUP_TIMEOUT = env.float("VLLM_SERVE_STARTUP_TIMEOUT", default=900.0)
+VLLM_MAX_STARTED_SERVERS = env.int("VLLM_MAX_STARTED_SERVERS", default=2)
 
 # --- Training -------------------------------------------------------------------
-TRAINING_OUTPUT_DIR = Path(env.str("ARBITER_TRAINING_DIR", default=str(VAR_DIR / "training")))
+# Checkpoints and each job's work directory; in production a volume that every GPU worker and
+# the model server mount at the same path. ARBITER_TRAINING_DIR is its older name.
+CHECKPOINT_ROOT = Path(
+    env.str("CHECKPOINT_ROOT", default=env.str("ARBITER_TRAINING_DIR", default=""))
+    or VAR_DIR / "training"
+)
+TRAINING_OUTPUT_DIR = CHECKPOINT_ROOT
+# How a GPU worker starts a recipe: "python" (one process), or "accelerate" / "torchrun" with
+# TRAINING_NUM_PROCESSES processes, one per GPU. A job's config may set both for itself.
+TRAINING_LAUNCHER = env.str("TRAINING_LAUNCHER", default="python")
+TRAINING_NUM_PROCESSES = env.int("TRAINING_NUM_PROCESSES", default=1)
 EXPORTS_DIR = Path(env.str("ARBITER_EXPORTS_DIR", default=str(VAR_DIR / "exports")))
 TRAINING_HEARTBEAT_TIMEOUT = env.int("TRAINING_HEARTBEAT_TIMEOUT", default=600)
 # How often a running job's worker reads the child's progress, beats and checks for cancel.
@@ -259,8 +291,8 @@ TRAINING_REGISTER_ENDPOINT = env.str("TRAINING_REGISTER_ENDPOINT", default="loca
 # Recipe overrides for the jobs a closed round starts, by kind (the tiny CPU models need
 # large learning rates to move in a few steps; set real values for real models).
 TRAINING_ROUND_CONFIG: dict = {
-    "reward_model": {"learning_rate": 1e-3, "num_train_epochs": 4, "eval_fraction": 0.2},
-    "dpo": {"learning_rate": 5e-4, "max_steps": 30, "beta": 0.1},
+    "reward_model": {"learning_rate": 1e-4, "num_train_epochs": 2, "eval_fraction": 0.3},
+    "dpo": {"learning_rate": 5e-4, "max_steps": 20, "beta": 0.1},
 }
 
 LOGGING = {

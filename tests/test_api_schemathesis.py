@@ -43,6 +43,7 @@ from annotation import services, sessions
 from annotation.models import Membership, Role
 from factories import ProjectFactory, UserFactory, pair_task
 from models_serving.models import ModelEndpoint, ModelVersion
+from training_jobs import triggers
 from training_jobs.models import TrainingJob
 
 pytestmark = pytest.mark.django_db
@@ -70,6 +71,7 @@ PATH_IDS = (
     "job_id",
     "endpoint_id",
     "version_id",
+    "trigger_id",
 )
 BINDINGS = {
     **{f"path.{name}": name for name in PATH_IDS},
@@ -124,6 +126,7 @@ def existing_ids() -> dict[str, list]:
     turn = sessions.session_add_user_turn(conversation=waiting, content="Hello?")
     fresh = sessions.session_start(project=researched, owner=user)
     job = TrainingJob.objects.create(project=researched, created_by=user)
+    trigger = triggers.trigger_create(project=researched, created_by=user)
     # Port 9 refuses at once: the fuzzed health checks stay on this machine and stay quick.
     endpoint = ModelEndpoint.objects.create(name="fuzz", base_url="http://127.0.0.1:9/v1")
     version = ModelVersion.objects.create(endpoint=endpoint, model_name="m", label="M")
@@ -138,6 +141,7 @@ def existing_ids() -> dict[str, list]:
         "job_id": [job.pk],
         "endpoint_id": [endpoint.pk],
         "version_id": [version.pk],
+        "trigger_id": [trigger.pk],
         "username": [colleague.username, user.username],
     }
 

@@ -8,6 +8,7 @@ from annotation import exports, sessions
 from annotation.models import Role, Round
 from factories import ProjectFactory, member, pair_task
 from models_serving.models import ModelEndpoint, ModelVersion
+from training_jobs import triggers
 from training_jobs.models import TrainingJob
 
 pytestmark = pytest.mark.django_db
@@ -35,6 +36,7 @@ def world(django_capture_on_commit_callbacks):
     snapshot = exports.export_create(project=project, options={"format": "raw"})
     draft = Round.objects.create(project=project, name="draft")
     draft.model_versions.set([version])
+    trigger = triggers.trigger_create(project=project, created_by=None)
     return {
         "project": project,
         "users": users,
@@ -49,6 +51,7 @@ def world(django_capture_on_commit_callbacks):
             "version": version.pk,
             "round": draft.pk,
             "export": snapshot.pk,
+            "trigger": trigger.pk,
         },
     }
 
@@ -117,6 +120,7 @@ MATRIX = [
         {"overlap": 2},
         {"anonymous": 403, "annotator": 404, "researcher": 200, "admin": 200, "outsider": 404},
     ),
+    ("get", "/api/v1/projects/authz/guidelines/", None, PROJECT_RESEARCHERS),
     (
         "post",
         "/api/v1/projects/authz/prompts/import/",
@@ -159,6 +163,13 @@ MATRIX = [
         "/api/v1/projects/authz/quality/",
         None,
         {"anonymous": 403, "annotator": 404, "researcher": 200, "admin": 200, "outsider": 404},
+    ),
+    (
+        # Lists only the caller's own sessions; every member may have some.
+        "get",
+        "/api/v1/projects/authz/sessions/",
+        None,
+        {"anonymous": 403, "annotator": 200, "researcher": 200, "admin": 200, "outsider": 404},
     ),
     (
         "post",
@@ -219,6 +230,23 @@ MATRIX = [
     ),
     # The world's job is queued, so the project's researchers and admins may cancel it.
     ("post", "/api/v1/training-jobs/{job}/cancel/", None, PROJECT_RESEARCHERS),
+    # Training triggers are project work: the project's researchers and admins only.
+    ("get", "/api/v1/projects/authz/training-triggers/", None, PROJECT_RESEARCHERS),
+    (
+        "post",
+        "/api/v1/projects/authz/training-triggers/",
+        {"cron": "0 3 * * *", "min_new_judgments": 10},
+        {**PROJECT_RESEARCHERS, "researcher": 201, "admin": 201},
+    ),
+    ("get", "/api/v1/training-triggers/{trigger}/", None, PROJECT_RESEARCHERS),
+    ("patch", "/api/v1/training-triggers/{trigger}/", {"enabled": False}, PROJECT_RESEARCHERS),
+    (
+        "delete",
+        "/api/v1/training-triggers/{trigger}/",
+        None,
+        {**PROJECT_RESEARCHERS, "researcher": 204, "admin": 204},
+    ),
+    ("post", "/api/v1/training-triggers/{trigger}/run-now/", None, PROJECT_RESEARCHERS),
     # Model endpoints and versions belong to no project: the highest role held anywhere
     # decides, so a researcher elsewhere (outsider) reads them too. Admins change them.
     ("get", "/api/v1/model-endpoints/", None, READERS),
@@ -358,6 +386,7 @@ def test_matrix_covers_every_api_route():
                     version=1,
                     round=1,
                     export=1,
+                    trigger=1,
                 )
             ).route,
             method,
