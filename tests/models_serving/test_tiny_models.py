@@ -10,10 +10,12 @@ from transformers import (
 )
 
 from models_serving.tiny_models import (
+    STOP_RATE,
     build_atomically,
     build_tiny_policy,
     build_tiny_reward,
     model_dir_is_complete,
+    spoken_token,
 )
 
 CONVERSATION = [
@@ -164,3 +166,33 @@ def test_model_dir_is_complete_needs_config_and_weights(tmp_path: Path) -> None:
     assert not model_dir_is_complete(tmp_path)
     (tmp_path / "model.safetensors").write_bytes(b"")
     assert model_dir_is_complete(tmp_path)
+
+
+def test_policy_stops_at_the_calibrated_rate_and_says_whole_words(policy_dir: Path) -> None:
+    model = AutoModelForCausalLM.from_pretrained(policy_dir)
+    tokenizer = AutoTokenizer.from_pretrained(policy_dir)
+    inputs = tokenizer.apply_chat_template(
+        CONVERSATION, add_generation_prompt=True, return_tensors="pt", return_dict=True
+    )
+    with torch.no_grad():
+        probs = model(**inputs).logits[0, -1].softmax(-1)  # (vocab,)
+    assert probs[tokenizer.eos_token_id] == pytest.approx(STOP_RATE, rel=0.3)
+    vocab = tokenizer.get_vocab()
+    unspoken = [
+        i for token, i in vocab.items() if i != tokenizer.eos_token_id and not spoken_token(token)
+    ]
+    assert probs[unspoken].sum() < 1e-6
+    # Sampled as the server samples (the saved generation config: full distribution, no top-k).
+    generation = GenerationConfig.from_pretrained(policy_dir)
+    assert generation.top_k == 0 and generation.min_new_tokens == 1
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        batch = inputs["input_ids"].repeat(64, 1)
+        output = model.generate(batch, max_new_tokens=24, generation_config=generation)
+    replies = output[:, batch.shape[1] :]
+    ended = (replies == tokenizer.eos_token_id).any(dim=1)
+    assert 0.6 < ended.float().mean() < 1.0  # most end before 24 tokens (expected: 88%)
+    lengths = {int((row != tokenizer.eos_token_id).cumprod(0).sum()) for row in replies}
+    assert len(lengths) > 8  # lengths vary, so "shorter" means something
+    text = tokenizer.decode(replies[0], skip_special_tokens=True)
+    assert len(text.split()) == int((replies[0] != tokenizer.eos_token_id).cumprod(0).sum())

@@ -1,13 +1,21 @@
 """Closed-loop proof on real parts (CPU, tiny models): three on-policy rounds end to end.
 
 generate (Celery worker → local `transformers serve`) → simulated annotators through the
-HTTP API (shorter replies win 90% of the time) → close → reward model + DPO jobs (the same
-worker) → the DPO checkpoint registered as a model version → the next round samples it.
+HTTP API (the reply with fewer words wins 95% of the time) → close → reward model + DPO jobs
+(the same worker) → the DPO checkpoint registered as a model version → the next round samples
+it.
+
+Beyond provenance it checks that the loop learns what the annotators want: the last reward
+model (trained on every round's labels) agrees with the simulated labels on held-out prompts at
+least 80% of the time, and the last round's replies are shorter than the first round's by a
+margin chance would not give (Mann-Whitney U, p < 0.01). The tiny policy is calibrated so that
+its replies are whole words of varied length (models_serving/tiny_models.py), which gives the
+preference something to see and DPO something to move.
 """
 
 import socket
 import time
-from statistics import mean
+from statistics import mean, median
 
 import pytest
 from django.conf import settings
@@ -15,6 +23,7 @@ from django.core.management import call_command
 from scipy.stats import mannwhitneyu
 
 from annotation import rounds
+from annotation.management.commands.simulate_annotators import reply_length
 from annotation.models import Completion, Project, Round
 from factories import ProjectFactory, PromptFactory, member
 from models_serving.local_server import local_model_server
@@ -22,7 +31,17 @@ from models_serving.models import ModelEndpoint, ModelVersion
 from training_jobs.models import TrainingJob
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-PROMPTS = 40
+# Per round. The last reward model trains on all three rounds and holds out 40% of the prompts
+# (settings.TRAINING_ROUND_CONFIG): about 120 held-out pairs, enough for a 0.8 bar to mean
+# something; the first and last rounds give 200 replies each for the length comparison.
+PROMPTS = 100
+MIN_HELD_OUT = 100
+# Share of judgments the simulated annotators flip. No reward model agrees with noisy labels
+# more often than they follow the preference, and replies of equal word count are decided by
+# characters, which a reward model reading word pieces barely sees. At 10% flips the last reward
+# model measured 0.80-0.86 on 120 held-out pairs, so a 0.8 bar would fail about every other
+# run; at 5% it measured 0.87-0.92 (four runs).
+NOISE = 0.05
 
 
 def _free_port() -> int:
@@ -86,6 +105,7 @@ def test_three_rounds_close_the_loop(celery_worker, live_server, tiny_models):
                 f"--base-url={live_server.url}",
                 *[f"--account={a.username}:pw-for-tests" for a in annotators],
                 "--limit=1000",
+                f"--noise={NOISE}",
                 f"--seed={index}",
             )
             assert rounds.round_close(round=Round.objects.get(pk=current), reason="by hand")
@@ -119,24 +139,27 @@ def test_three_rounds_close_the_loop(celery_worker, live_server, tiny_models):
         )
         assert sampled == {dpo.registered_version.pk}  # each round sampled the previous one's
 
-    # Issue 7 also asks for reward-model accuracy >= 0.8 on the simulated labels and a clear
-    # gain in the hidden preference by the last round. With these tiny CPU models neither is
-    # reached yet (measured: held-out accuracy 0.5-0.875 on 8-24 pairs, lengths not clearly
-    # shorter; see the issue note), so they are reported here, not asserted.
-    accuracies = []
-    for round_ in rounds_:
-        reward = TrainingJob.objects.get(round=round_, kind="reward_model")
+    rewards = [TrainingJob.objects.get(round=r, kind="reward_model") for r in rounds_]
+    for reward in rewards:
         assert reward.status == "succeeded", reward.error + reward.log_tail
-        assert reward.metrics["eval_rows"] > 0
-        accuracies.append(reward.metrics["eval_accuracy"])
 
-    def lengths(round_: Round) -> list[int]:
+    def words(round_: Round) -> list[int]:
+        """The hidden preference's score of each of the round's replies (fewer words win)."""
         texts = Completion.objects.filter(round=round_).values_list("content", flat=True)
-        return [len(text) for text in texts]
+        return [reply_length(text)[0] for text in texts]
 
-    first_lengths, last_lengths = lengths(rounds_[0]), lengths(rounds_[-1])
-    test = mannwhitneyu(last_lengths, first_lengths, alternative="less")
+    first, last = words(rounds_[0]), words(rounds_[-1])
+    shorter = mannwhitneyu(last, first, alternative="less")
+    accuracies = [(r.metrics["eval_accuracy"], r.metrics["eval_rows"]) for r in rewards]
     print(
-        f"reward-model held-out accuracy by round: {accuracies}; mean reply length "
-        f"{mean(first_lengths):.1f} -> {mean(last_lengths):.1f} chars (p={test.pvalue:.3f})"
+        f"reward-model held-out (accuracy, pairs) by round: {accuracies}; words per reply "
+        f"{mean(first):.2f} (median {median(first)}) -> {mean(last):.2f} (median {median(last)}),"
+        f" Mann-Whitney p={shorter.pvalue:.2g}"
     )
+    # The reward model recovers the hidden preference on prompts it never trained on...
+    final = rewards[-1].metrics
+    assert final["eval_rows"] >= MIN_HELD_OUT
+    assert final["eval_accuracy"] >= 0.8
+    # ...and the policy moved towards it: the last round's replies are clearly shorter.
+    assert len(first) == len(last) == 2 * PROMPTS
+    assert shorter.pvalue < 0.01

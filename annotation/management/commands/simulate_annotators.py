@@ -2,7 +2,9 @@
 
 Each account logs in through `auth/login/` (session + CSRF, as the browser does) and judges
 its queue with submit-and-next, following a hidden preference with noise: by default the
-shorter reply wins 90% of the time. That is the signal a reward model must recover.
+shorter reply wins 90% of the time. "Shorter" is fewer words, then fewer characters, as a
+reader would count; the simulator sees nothing but the texts the API shows. That is the signal
+a reward model must recover.
 """
 
 import random
@@ -13,9 +15,14 @@ from django.core.management.base import BaseCommand, CommandError
 PREFERENCES = ("shorter", "longer")
 
 
+def reply_length(text: str) -> tuple[int, int]:
+    """How long a reply reads: its words, then its characters (the hidden preference's score)."""
+    return len(text.split()), len(text)
+
+
 def preferred(candidates: list[dict], preference: str) -> int:
     """Index of the candidate the hidden preference picks (ties: the first shown)."""
-    lengths = [len(c["content"]) for c in candidates]
+    lengths = [reply_length(c["content"]) for c in candidates]
     target = min(lengths) if preference == "shorter" else max(lengths)
     return lengths.index(target)
 
@@ -27,7 +34,7 @@ def answer_for(assignment: dict, preference: str, noise: float, rng: random.Rand
     if rng.random() < noise:
         pick = 1 - pick if len(candidates) == 2 else rng.randrange(len(candidates))
     if assignment["interface"] == "ranking":
-        order = sorted(range(len(candidates)), key=lambda i: len(candidates[i]["content"]))
+        order = sorted(range(len(candidates)), key=lambda i: reply_length(candidates[i]["content"]))
         if preference == "longer":
             order.reverse()
         order.remove(pick)

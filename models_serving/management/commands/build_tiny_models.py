@@ -8,7 +8,7 @@ from models_serving.tiny_models import (
     build_atomically,
     build_tiny_policy,
     build_tiny_reward,
-    model_dir_is_complete,
+    model_dir_is_current,
 )
 
 
@@ -36,7 +36,8 @@ class Command(BaseCommand):
         self._ensure("reward", build_tiny_reward, reward_dir or settings.TINY_REWARD_DIR, force)
 
     def _ensure(self, name: str, build: Callable[[Path], Path], target: Path, force: bool) -> None:
-        if model_dir_is_complete(target) and not force:
+        # A model an older build produced (see BUILD_VERSIONS) is rebuilt like a missing one.
+        if model_dir_is_current(target, name) and not force:
             self.stdout.write(f"tiny {name} model exists at {target}")
             return
         build_atomically(build, Path(target))
