@@ -6,76 +6,34 @@ Screenshots at 1280x800 and at a 390-px-wide phone size land in tests/e2e/screen
 """
 
 import json
-import os
 import re
-import shutil
 from pathlib import Path
 
 import pytest
 
 from annotation import exports, services
 from annotation.models import ExportSnapshot, GuidelinesVersion, Project, Prompt, Role
+from e2e.browser import DESKTOP, chromium, login, shoot
 from factories import ProjectFactory, member, pair_task
 from models_serving.models import ModelEndpoint, ModelVersion
 from training_jobs.models import TrainingJob
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True), pytest.mark.timeout(300)]
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-SCREENSHOTS = Path(__file__).parent / "screenshots"
-DESKTOP = {"width": 1280, "height": 800}
-PHONE = {"width": 390, "height": 844}
 
 
 @pytest.fixture
 def browser():
     """A Chromium whose pages each get their own cookies (one person per page)."""
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API runs an event loop in this thread; the ORM calls here are safe.
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     errors: list[str] = []
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium() as launched:
 
         def new_page():
-            page = chromium.new_context(viewport=DESKTOP, accept_downloads=True).new_page()
+            page = launched.new_context(viewport=DESKTOP, accept_downloads=True).new_page()
             page.on("pageerror", lambda exc: errors.append(str(exc)))
             return page
 
         yield new_page
-        chromium.close()
-    os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     assert errors == [], f"JavaScript errors in the page: {errors}"
-
-
-def _login(page, base_url: str, username: str, password: str = "pw-for-tests") -> None:
-    page.goto(f"{base_url}/login")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-    page.get_by_role("button", name="Log out").wait_for()
-
-
-def _shoot(page, name: str) -> None:
-    """A full-page screenshot at both sizes; the phone layout must not scroll sideways."""
-    SCREENSHOTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}-1280.png"), full_page=True)
-    page.set_viewport_size(PHONE)
-    page.wait_for_timeout(150)
-    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-    page.screenshot(path=str(SCREENSHOTS / f"{name}-390.png"), full_page=True)
-    page.set_viewport_size(DESKTOP)
-    assert overflow <= 0, f"{name} is {overflow}px wider than a 390-px phone"
 
 
 def test_researcher_changes_the_scale_and_an_annotator_sees_it(live_server, browser):
@@ -88,7 +46,7 @@ def test_researcher_changes_the_scale_and_an_annotator_sees_it(live_server, brow
     member(project, username="ann")
 
     researcher = browser()
-    _login(researcher, live_server.url, "rita")
+    login(researcher, live_server.url, "rita")
     researcher.get_by_role("link", name="Project").click()
     expect(researcher.get_by_role("heading", name="Scale project: settings")).to_be_visible()
     expect(researcher.get_by_role("radio", name="5-point with tie")).to_be_checked()
@@ -114,15 +72,15 @@ def test_researcher_changes_the_scale_and_an_annotator_sees_it(live_server, brow
     )
     project.refresh_from_db()
     assert project.scale_kind == "eight_point"
-    _shoot(researcher, "console-settings")
+    shoot(researcher, "console-settings")
 
     annotator = browser()
-    _login(annotator, live_server.url, "ann")
+    login(annotator, live_server.url, "ann")
     scale = annotator.get_by_role("radiogroup", name="Which response is better")
     expect(scale.get_by_role("radio")).to_have_count(8)
     expect(scale.get_by_role("radio", name="A is far better")).to_be_visible()
     expect(scale.get_by_role("radio", name="Tie")).to_have_count(0)
-    _shoot(annotator, "compare-eight-point")
+    shoot(annotator, "compare-eight-point")
 
     # The researcher switches to a custom three-point scale; the annotator's next task uses it.
     researcher.get_by_role("radio", name="Custom").check()
@@ -130,7 +88,7 @@ def test_researcher_changes_the_scale_and_an_annotator_sees_it(live_server, brow
     researcher.get_by_label("Point 3 label").fill("Right wins")
     researcher.get_by_role("button", name="Save settings").click()
     expect(researcher.get_by_role("status")).to_contain_text("Settings saved")
-    _shoot(researcher, "console-settings-custom")
+    shoot(researcher, "console-settings-custom")
     pair_task(project, overlap=2, texts=("Rome.", "Milan."))
     scale.get_by_role("radio", name="A is far better").click()
     annotator.keyboard.press("Enter")
@@ -184,7 +142,7 @@ def test_admin_works_through_the_console_pages(live_server, browser):
         metrics_history=[{"step": s, "loss": 1 / s, "accuracy": 0.5} for s in range(1, 5)],
     )
     page = browser()
-    _login(page, live_server.url, "ada")
+    login(page, live_server.url, "ada")
 
     # Guidelines: a new version, listed above the first.
     page.get_by_role("link", name="Project").click()
@@ -201,7 +159,7 @@ def test_admin_works_through_the_console_pages(live_server, browser):
     expect(versions).to_have_count(2)
     expect(versions.first).to_contain_text("Version 2in force")
     assert GuidelinesVersion.objects.filter(project=project).count() == 2
-    _shoot(page, "console-guidelines")
+    shoot(page, "console-guidelines")
 
     # Members: an admin invites someone new, who sets a password through the link and signs in.
     sections.get_by_role("link", name="Members").click()
@@ -212,16 +170,16 @@ def test_admin_works_through_the_console_pages(live_server, browser):
     page.get_by_role("button", name="Add member").click()
     invite_url = page.get_by_label("Invitation link").input_value()
     expect(page.get_by_role("row", name="newbie Researcher")).to_be_visible()
-    _shoot(page, "console-members")
+    shoot(page, "console-members")
     newcomer = browser()
     newcomer.goto(invite_url)
     newcomer.get_by_label("New password").fill("a-long-new-password-1")
     newcomer.get_by_label("The same password again").fill("a-long-new-password-1")
     newcomer.get_by_role("button", name="Set password").click()
     expect(newcomer.get_by_role("heading", name="Your password is set")).to_be_visible()
-    _shoot(newcomer, "invite-accepted")
+    shoot(newcomer, "invite-accepted")
     newcomer.get_by_role("link", name="Sign in").click()
-    _login(newcomer, live_server.url, "newbie", "a-long-new-password-1")
+    login(newcomer, live_server.url, "newbie", "a-long-new-password-1")
 
     # Prompt import: good lines are stored, a bad one is reported with its line number.
     sections.get_by_role("link", name="Prompt import").click()
@@ -236,7 +194,7 @@ def test_admin_works_through_the_console_pages(live_server, browser):
     expect(report.get_by_role("row")).to_have_count(3)
     expect(report.get_by_role("row").nth(1)).to_contain_text(re.compile(r"^2prompt"))
     assert Prompt.objects.filter(project=project, messages__0__content="Hi").exists()
-    _shoot(page, "console-prompts")
+    shoot(page, "console-prompts")
 
     # Exports: the admin creates one; the background job builds it while the page watches.
     page.get_by_role("link", name="Exports").click()
@@ -253,7 +211,7 @@ def test_admin_works_through_the_console_pages(live_server, browser):
         card.get_by_role("link", name="Download").click()
     rows = Path(download.value.path()).read_text().splitlines()
     assert len(rows) == 3 and {"prompt", "chosen", "rejected"} <= set(json.loads(rows[0]))
-    _shoot(page, "console-exports")
+    shoot(page, "console-exports")
 
     # Training: live status while the worker reports progress, curves, cancel, registered version.
     page.get_by_role("link", name="Training").click()
@@ -266,7 +224,7 @@ def test_admin_works_through_the_console_pages(live_server, browser):
     finished.get_by_role("button", name="Show curves").click()
     expect(finished.get_by_role("img", name="Loss")).to_be_visible()
     expect(finished.get_by_role("img", name="Reward accuracy")).to_be_visible()
-    _shoot(page, "console-training")
+    shoot(page, "console-training")
     page.get_by_role("button", name=f"Cancel Reward model job {running.pk}").click()
     expect(
         page.get_by_role("listitem").filter(has_text=f"Reward model job {running.pk}")
@@ -281,7 +239,7 @@ def test_a_researcher_sees_what_their_role_allows(live_server, browser):
     project = ProjectFactory(slug="roles-e2e", name="Roles project")
     member(project, Role.RESEARCHER, username="rita")
     page = browser()
-    _login(page, live_server.url, "rita")
+    login(page, live_server.url, "rita")
     page.goto(f"{live_server.url}/projects/roles-e2e/members")
     expect(page.get_by_role("row", name="rita Researcher")).to_be_visible()
     expect(page.get_by_role("button", name="Add member")).to_have_count(0)

@@ -5,40 +5,24 @@ production), not under the WSGI live server the other browser tests use. Screens
 1280x800 and 390 px wide land in tests/e2e/screenshots/ (git-ignored).
 """
 
-import os
 import re
 import secrets
-import shutil
 import socket
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from django.conf import settings
 from django.db import connection
 
 from annotation.models import Completion, Conversation, Judgment, Prompt
+from e2e.browser import DESKTOP, chromium, login, shoot
 from factories import ProjectFactory, member
 from models_serving.local_server import local_model_server, served_model_name
 from models_serving.models import ModelEndpoint, ModelVersion
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True), pytest.mark.timeout(300)]
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-SCREENSHOTS = Path(__file__).parent / "screenshots"
-DESKTOP = {"width": 1280, "height": 800}
-PHONE = {"width": 390, "height": 844}
 SECRET_LABEL = "secret-version-label"
 SECRET_ENDPOINT = "secret-endpoint-name"
 
@@ -94,20 +78,13 @@ def _pool_closed_after_each_test():
 
 @pytest.fixture
 def browser_page():
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API runs an event loop in this thread; the ORM calls here are safe.
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium() as browser:
         page = browser.new_page(viewport=DESKTOP)
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         page.on("dialog", lambda dialog: errors.append(f"dialog: {dialog.message}"))
         yield page
-        browser.close()
         assert errors == [], f"JavaScript errors in the page: {errors}"
-    os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
 
 
 def _tiny_version(base_url: str) -> ModelVersion:
@@ -122,26 +99,6 @@ def _tiny_version(base_url: str) -> ModelVersion:
         model_name=served_model_name(settings.TINY_POLICY_DIR),
         label=SECRET_LABEL,
     )
-
-
-def _login(page, base_url: str, username: str) -> None:
-    page.goto(f"{base_url}/login")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill("pw-for-tests")
-    page.get_by_role("button", name="Sign in").click()
-    page.get_by_role("button", name="Log out").wait_for()
-
-
-def _shoot(page, name: str) -> None:
-    """A full-page screenshot at both sizes; the phone layout must not scroll sideways."""
-    SCREENSHOTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}-1280.png"), full_page=True)
-    page.set_viewport_size(PHONE)
-    page.wait_for_timeout(100)
-    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-    page.screenshot(path=str(SCREENSHOTS / f"{name}-390.png"), full_page=True)
-    page.set_viewport_size(DESKTOP)
-    assert overflow <= 0, f"{name} is {overflow}px wider than a 390-px phone"
 
 
 def _both_replies_have_text(page) -> None:
@@ -172,12 +129,12 @@ def test_three_turn_chat_continues_from_the_chosen_reply(asgi_server, local_mode
     page = browser_page
     finished = []
     page.on("requestfinished", lambda request: finished.append(request))
-    _login(page, asgi_server, "ann")
+    login(page, asgi_server, "ann")
 
     page.get_by_role("link", name="Chat").click()
     expect(page.get_by_role("heading", name="Live chat")).to_be_visible()
     expect(page.get_by_text("No open conversations.")).to_be_visible()
-    _shoot(page, "chat-list")
+    shoot(page, "chat-list")
     page.get_by_role("button", name="Start a new conversation").focus()
     page.keyboard.press("Enter")
     expect(page).to_have_url(re.compile(r"/chat/\d+$"))
@@ -196,7 +153,7 @@ def test_three_turn_chat_continues_from_the_chosen_reply(asgi_server, local_mode
         expect(page.get_by_role("heading", name="Which reply is better?")).to_be_visible()
         _both_replies_have_text(page)
         if n == 0:
-            _shoot(page, "chat-judging")
+            shoot(page, "chat-judging")
         page.locator("body").click(position={"x": 5, "y": 5})  # focus the page, not a button
         page.keyboard.press(key)
         expect(page.get_by_role("radio", checked=True)).to_have_count(1)
@@ -231,7 +188,7 @@ def test_three_turn_chat_continues_from_the_chosen_reply(asgi_server, local_mode
         assert judgment.chosen_id == judgment.shown_order["AB".index(picked)]
 
     expect(page.get_by_label("Your next message")).to_be_focused()
-    _shoot(page, "chat-three-turns")
+    shoot(page, "chat-three-turns")
     page.get_by_role("button", name="End conversation").click()
     expect(page.get_by_text("This conversation has ended.")).to_be_visible()
     session.refresh_from_db()
@@ -268,7 +225,7 @@ def test_model_down_shows_a_clear_message_and_keeps_the_message(
     project.save(update_fields=["buffer_model_version"])
     member(project, username="ann")
     page = browser_page
-    _login(page, asgi_server, "ann")
+    login(page, asgi_server, "ann")
     page.goto(f"{asgi_server}/chat")
     page.get_by_role("button", name="Start a new conversation").click()
 
@@ -285,7 +242,7 @@ def test_model_down_shows_a_clear_message_and_keeps_the_message(
         "The model server is not answering; your conversation is saved, try again."
     )
     expect(page.get_by_role("list", name="Conversation")).to_contain_text("Are you there?")
-    _shoot(page, "chat-model-down")
+    shoot(page, "chat-model-down")
 
     # The server comes back: trying again continues from the same turn.
     version.endpoint.base_url = local_model

@@ -1,72 +1,27 @@
 """Ranking, rating, thumbs and the researcher console in real Chromium, with screenshots.
 
-Screenshots of each screen at 1280x800 and at a 390-px-wide phone size land in
-tests/e2e/screenshots/ (git-ignored) for a reviewer to look at.
+Screenshots: see e2e/browser.py.
 """
-
-import os
-import shutil
-from pathlib import Path
 
 import pytest
 from rest_framework.test import APIClient
 
 from annotation.models import Assignment, Judgment, Role, Round
+from e2e.browser import DESKTOP, chromium, login, shoot
 from factories import ProjectFactory, member, multi_task, pair_task
 from models_serving.models import ModelEndpoint, ModelVersion
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-SCREENSHOTS = Path(__file__).parent / "screenshots"
-DESKTOP = {"width": 1280, "height": 800}
-PHONE = {"width": 390, "height": 844}
 
 
 @pytest.fixture
 def browser_page():
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API runs an event loop in this thread; the ORM calls here are safe.
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium() as browser:
         page = browser.new_page(viewport=DESKTOP)
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         yield page
-        browser.close()
         assert errors == [], f"JavaScript errors in the page: {errors}"
-    os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-
-
-def _login(page, base_url: str, username: str) -> None:
-    page.goto(f"{base_url}/login")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill("pw-for-tests")
-    page.get_by_role("button", name="Sign in").click()
-    page.get_by_role("button", name="Log out").wait_for()
-
-
-def _shoot(page, name: str) -> None:
-    """A full-page screenshot at both sizes; the phone layout must not scroll sideways."""
-    SCREENSHOTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}-1280.png"), full_page=True)
-    page.set_viewport_size(PHONE)
-    page.wait_for_timeout(100)
-    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-    page.screenshot(path=str(SCREENSHOTS / f"{name}-390.png"), full_page=True)
-    page.set_viewport_size(DESKTOP)
-    assert overflow <= 0, f"{name} is {overflow}px wider than a 390-px phone"
 
 
 def _wait_for_judgments(page, count: int) -> None:
@@ -92,13 +47,13 @@ def test_ranking_by_keyboard_and_by_drag(live_server, browser_page):
     second = multi_task(project, "ranking", texts)
     member(project, username="ann")
     page = browser_page
-    _login(page, live_server.url, "ann")
+    login(page, live_server.url, "ann")
 
     expect(
         page.get_by_role("heading", name="Rank the responses from best to worst")
     ).to_be_visible()
     expect(page.locator(".candidate strong")).to_have_text("surely")  # markdown, rendered
-    _shoot(page, "ranking")
+    shoot(page, "ranking")
     item_c = page.get_by_test_id("rank-item-C")
     item_c.focus()
     page.keyboard.press("Alt+ArrowUp")
@@ -145,13 +100,13 @@ def test_rating_and_thumbs_with_a_draft_that_survives_reload(live_server, browse
     thumbs = multi_task(project, "thumbs", ["The capital of Australia is Sydney."])
     member(project, username="ann")
     page = browser_page
-    _login(page, live_server.url, "ann")
+    login(page, live_server.url, "ann")
 
     expect(page.get_by_role("heading", name="Rate each response")).to_be_visible()
     expect(
         page.get_by_text("Excellent: accurate, clear and especially helpful").first
     ).to_be_visible()
-    _shoot(page, "rating")
+    shoot(page, "rating")
     for label, overall, accuracy in [("A", "5", "5"), ("B", "1", "1")]:
         panel = page.get_by_test_id(f"candidate-{label}")
         panel.get_by_role("group", name=f"Overall rating of response {label}").get_by_role(
@@ -185,7 +140,7 @@ def test_rating_and_thumbs_with_a_draft_that_survives_reload(live_server, browse
         "The capital of Australia is Canberra."
     )
     expect(page.get_by_role("radio", name="Bad response")).to_have_attribute("aria-checked", "true")
-    _shoot(page, "thumbs")
+    shoot(page, "thumbs")
     page.get_by_role("button", name="Submit").click()
     _wait_for_judgments(page, 2)
     judgment = Judgment.objects.get(task=thumbs)
@@ -234,7 +189,7 @@ def test_researcher_creates_a_round_and_reads_the_quality_plots(live_server, bro
     started.model_versions.add(version)
     member(project, role=Role.RESEARCHER, username="rita")
     page = browser_page
-    _login(page, live_server.url, "rita")
+    login(page, live_server.url, "rita")
 
     page.get_by_role("link", name="Rounds").click()
     expect(page.get_by_role("heading", name="Console project: rounds")).to_be_visible()
@@ -254,9 +209,9 @@ def test_researcher_creates_a_round_and_reads_the_quality_plots(live_server, bro
     page.get_by_role("button", name="Create round").click()
     expect(page.get_by_role("heading", name="Second round")).to_be_visible()
     expect(page.get_by_role("button", name="Start Second round")).to_be_visible()
-    _shoot(page, "rounds")
+    shoot(page, "rounds")
 
     page.get_by_role("link", name="Quality").click()
     expect(page.get_by_role("img", name="Position bias", exact=False)).to_be_visible()
     expect(page.get_by_role("table", name="Per-annotator numbers")).to_contain_text("bob")
-    _shoot(page, "quality")
+    shoot(page, "quality")

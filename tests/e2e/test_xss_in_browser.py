@@ -9,9 +9,8 @@ frame, SVG or `javascript:` link reaches the DOM, and the raw toggle shows the e
 import pytest
 
 from annotation.models import Judgment
+from e2e.browser import login, shoot
 from e2e.test_workbench_in_browser import (  # noqa: F401 (browser_page is a fixture)
-    _login,
-    _shoot,
     _wait_for_judgments,
     browser_page,
 )
@@ -82,7 +81,7 @@ def test_xss_corpus_in_prompts_and_completions_executes_nothing(live_server, bro
     dialogs: list[str] = []
     console_errors: list[str] = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-    _login(page, live_server.url, "ann")  # (before it, the app's 403 probe of the session)
+    login(page, live_server.url, "ann")  # (before it, the app's 403 probe of the session)
     page.on("console", lambda m: m.type == "error" and console_errors.append(m.text))
 
     expect(page.get_by_role("heading", name="Which response is better?")).to_be_visible()
@@ -99,7 +98,7 @@ def test_xss_corpus_in_prompts_and_completions_executes_nothing(live_server, bro
     raw_text = panel.inner_text()
     assert CORPUS[0] in raw_text or CORPUS[1] in raw_text
     _no_execution(page, dialogs, console_errors)
-    _shoot(page, "xss-pair")
+    shoot(page, "xss-pair")
 
     page.locator("body").click(position={"x": 5, "y": 5})
     page.keyboard.press("3")
@@ -113,5 +112,5 @@ def test_xss_corpus_in_prompts_and_completions_executes_nothing(live_server, bro
             "button", name=f"Show raw text of response {label}"
         ).click()
     _no_execution(page, dialogs, console_errors)
-    _shoot(page, "xss-ranking")
+    shoot(page, "xss-ranking")
     assert Judgment.objects.count() == 1
