@@ -3,7 +3,9 @@ import { GridRows } from "@visx/grid";
 import { Group } from "@visx/group";
 import { scaleLinear } from "@visx/scale";
 import { LinePath } from "@visx/shape";
-import { useId, useLayoutEffect, useRef, useState } from "react";
+import { useId } from "react";
+
+import { useBoxWidth } from "./useBoxWidth";
 
 export interface CurvePoint {
   step: number;
@@ -27,7 +29,7 @@ const MARGIN = { top: 12, right: 16, bottom: 42, left: 52 };
 export function LineCurve({ title, note, points, format, domain }: LineCurveProps) {
   const titleId = useId();
   const descId = useId();
-  const [box, width] = useBoxWidth();
+  const [box, width] = useBoxWidth(WIDTH);
   const innerWidth = width - MARGIN.left - MARGIN.right;
   const innerHeight = HEIGHT - MARGIN.top - MARGIN.bottom;
   const steps = points.map((p) => p.step);
@@ -82,19 +84,4 @@ export function LineCurve({ title, note, points, format, domain }: LineCurveProp
       </svg>
     </figure>
   );
-}
-
-function useBoxWidth() {
-  const box = useRef<HTMLElement>(null);
-  const [width, setWidth] = useState(WIDTH);
-  useLayoutEffect(() => {
-    const element = box.current;
-    if (!element || typeof ResizeObserver === "undefined") return;
-    const observer = new ResizeObserver(([entry]) => {
-      if (entry) setWidth(Math.max(260, Math.floor(entry.contentRect.width)));
-    });
-    observer.observe(element);
-    return () => observer.disconnect();
-  }, []);
-  return [box, width] as const;
 }

@@ -3,7 +3,9 @@ import { GridColumns } from "@visx/grid";
 import { Group } from "@visx/group";
 import { scaleBand, scaleLinear } from "@visx/scale";
 import { Bar, Line } from "@visx/shape";
-import { useId, useLayoutEffect, useRef, useState } from "react";
+import { useId } from "react";
+
+import { useBoxWidth } from "./useBoxWidth";
 
 export interface MetricRow {
   name: string;
@@ -30,7 +32,7 @@ const MARGIN = { top: 8, right: 56, bottom: 28, left: 104 };
 export function MetricBars({ title, note, rows, max, reference, format }: MetricBarsProps) {
   const titleId = useId();
   const descId = useId();
-  const [box, width] = useBoxWidth();
+  const [box, width] = useBoxWidth(WIDTH);
   const height = MARGIN.top + MARGIN.bottom + Math.max(rows.length, 1) * ROW;
   const innerWidth = width - MARGIN.left - MARGIN.right;
   const innerHeight = height - MARGIN.top - MARGIN.bottom;
@@ -99,20 +101,4 @@ export function MetricBars({ title, note, rows, max, reference, format }: Metric
       </svg>
     </figure>
   );
-}
-
-/** The figure's content width, so the chart draws at real pixels and its text stays readable on a phone. */
-function useBoxWidth() {
-  const box = useRef<HTMLElement>(null);
-  const [width, setWidth] = useState(WIDTH);
-  useLayoutEffect(() => {
-    const element = box.current;
-    if (!element || typeof ResizeObserver === "undefined") return;
-    const observer = new ResizeObserver(([entry]) => {
-      if (entry) setWidth(Math.max(260, Math.floor(entry.contentRect.width)));
-    });
-    observer.observe(element);
-    return () => observer.disconnect();
-  }, []);
-  return [box, width] as const;
 }
