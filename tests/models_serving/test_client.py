@@ -41,6 +41,12 @@ def by_seed(request: dict) -> Reply:
     return chat_reply(f"answer for seed {request['seed']}")
 
 
+def seed_script(texts: dict[int, str]):
+    """Answer each request by its seed: the K first draws go out concurrently, so their
+    arrival order at the server is not fixed and a queue of scripted replies would race."""
+    return lambda request: chat_reply(texts[request["seed"]])
+
+
 # --- retries ------------------------------------------------------------------------------
 
 
@@ -178,11 +184,12 @@ def test_an_endpoint_that_ignores_n_is_topped_up(model_server):
 
 
 def test_identical_candidate_is_redrawn_with_a_new_seed(model_server):
-    model_server.then(chat_reply("same"), chat_reply("same"), chat_reply("different"))
+    model_server.fallback = seed_script({0: "same", 1: "same", 2: "different"})
     candidates = generate(config(model_server.base_url), k=2, base_seed=0)
     assert [c.content for c in candidates] == ["same", "different"]
     assert [c.duplicate for c in candidates] == [False, False]
-    assert [r["seed"] for r in model_server.requests] == [0, 1, 2]
+    assert sorted(r["seed"] for r in model_server.requests) == [0, 1, 2]
+    assert model_server.requests[-1]["seed"] == 2
     assert candidates[1].seed == 2
 
 
@@ -195,8 +202,8 @@ def test_candidate_still_identical_after_redraws_is_flagged(model_server):
 
 
 def test_whitespace_only_differences_count_as_identical(model_server):
-    model_server.then(chat_reply("hello"), chat_reply("hello\n"), chat_reply("hi"))
-    candidates = generate(config(model_server.base_url), k=2)
+    model_server.fallback = seed_script({0: "hello", 1: "hello\n", 2: "hi"})
+    candidates = generate(config(model_server.base_url), k=2, base_seed=0)
     assert [c.content for c in candidates] == ["hello", "hi"]
 
 
