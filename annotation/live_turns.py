@@ -6,7 +6,9 @@ assignment exist before the first token (``sessions.turn_stream_open``), so the 
 mid-stream through the normal judgment endpoint: a poll notices, the streams stop, their
 upstream requests are closed, and what they had produced is stored as incomplete.
 
-Events, in order (the view sends each as ``event: <name>`` / ``data: <json>``):
+Events, in order (the view sends each as ``event: <name>`` / ``data: <json>``; under load the
+deltas waiting in the queue are merged per label and sent in one write, so a busy server does
+not pay per token):
   start   {"turn", "assignment"}         the pair exists and may be judged; contents still empty
   delta   {"label", "text"}              more text for candidate "A" or "B"
   done    {"label", "finish_reason", "incomplete"}   that candidate is stored (one per label)
@@ -59,16 +61,19 @@ def db_step(fn: Callable[P, R]) -> Callable[P, Awaitable[R]]:
     return sync_to_async(step)
 
 
-async def live_turn_events(plan: sessions.LiveTurnPlan) -> AsyncIterator[Event]:
-    """The events of one live turn; closing the iterator early cancels the upstream requests."""
+async def live_turn_events(plan: sessions.LiveTurnPlan) -> AsyncIterator[list[Event]]:
+    """The events of one live turn, in batches of what was ready at once.
+
+    Closing the iterator early cancels the upstream requests.
+    """
     run = _TurnRun(plan)
     try:
         run.start()
-        yield "start", {"turn": plan.turn_id, "assignment": assignment_data(plan.assignment)}
-        while (event := await run.next_event()) is not None:
-            yield event
-        for event in await run.halt(run.reason):
-            yield event
+        yield [("start", {"turn": plan.turn_id, "assignment": assignment_data(plan.assignment)})]
+        while batch := await run.next_batch():
+            yield batch
+        if closing := await run.halt(run.reason):
+            yield closing
     finally:
         # Reached early only when the client went away (Django cancels or closes us).
         await run.halt("disconnect")
@@ -117,25 +122,36 @@ class _TurnRun:
         self.clients = list(clients.values())
         self.tasks.append(asyncio.create_task(self._watch()))
 
-    async def next_event(self) -> Event | None:
-        """The next event to send, or None once the turn must stop (``self.reason`` says why)."""
-        while True:
+    async def next_batch(self) -> list[Event]:
+        """The events ready now (waiting for one if none is), or [] once the turn must stop.
+
+        ``self.reason`` then says why.
+        """
+        while not self.reason:
             try:
                 async with asyncio.timeout_at(self.deadline):
-                    item = await self.queue.get()
+                    first = await self.queue.get()
             except TimeoutError:
                 self.reason = "timeout"
-                return None
-            if isinstance(item, _Stop):
-                self.reason = item.reason
-                return None
-            if item is _FINISHED:
-                self._running -= 1
-                if self._running == 0:
-                    self.reason = "finished"
-                    return None
-                continue
-            return item  # type: ignore[return-value]
+                return []
+            batch = _Batch()
+            items = [first, *_drain(self.queue)]
+            for i, item in enumerate(items):
+                if isinstance(item, _Stop):
+                    self.reason = item.reason
+                    for rest in items[i + 1 :]:  # back in the queue, for the halt to drain
+                        self.queue.put_nowait(rest)
+                    break
+                if item is _FINISHED:
+                    self._running -= 1
+                    if self._running == 0:
+                        self.reason = "finished"
+                    continue
+                batch.add(item)  # type: ignore[arg-type]
+            if events := batch.events():
+                # Sent before the turn stops: the closing events come in the next batch.
+                return events
+        return []
 
     async def halt(self, reason: str) -> list[Event]:
         """Stop everything once, store what is left, and return the closing events."""
@@ -151,10 +167,13 @@ class _TurnRun:
         for client in self.clients:
             await client.close()
         # Text read but not sent yet goes out now, so the client ends with the stored text.
-        unsent = [item for item in _drain(self.queue) if isinstance(item, tuple)]
+        unsent = _Batch()
+        for item in _drain(self.queue):
+            if isinstance(item, tuple):
+                unsent.add(item)
         elapsed_ms = int((asyncio.get_running_loop().time() - self.started) * 1000)
         closing = await db_step(self._store_rest)(reason, elapsed_ms)
-        return [] if reason == "disconnect" else unsent + closing
+        return [] if reason == "disconnect" else unsent.events() + closing
 
     def _store_rest(self, reason: str, elapsed_ms: int) -> list[Event]:
         """Store the candidates cut off by ``reason``; the done events and the closing event."""
@@ -248,6 +267,33 @@ class _TurnRun:
                 logger.exception("live turn %s: could not check its assignment", self.plan.turn_id)
         judged = current == Assignment.Status.SUBMITTED
         self.queue.put_nowait(_Stop("judged" if judged else "withdrawn"))
+
+
+class _Batch:
+    """Events in queue order, with each label's consecutive deltas merged into one.
+
+    A and B stream independently, so merging A's deltas across B's changes no text; a
+    non-delta event (done) comes after its label's deltas, as it was queued.
+    """
+
+    def __init__(self) -> None:
+        self._events: list[Event] = []
+        self._open: dict[str, dict] = {}  # label -> the delta event still taking text
+
+    def add(self, event: Event) -> None:
+        name, data = event
+        if name != "delta":
+            self._open.clear()
+            self._events.append(event)
+        elif (merged := self._open.get(data["label"])) is not None:
+            merged["text"] += data["text"]
+        else:
+            merged = {"label": data["label"], "text": data["text"]}
+            self._open[data["label"]] = merged
+            self._events.append(("delta", merged))
+
+    def events(self) -> list[Event]:
+        return self._events
 
 
 def _done(label: str, finish_reason: str, *, incomplete: bool) -> Event:

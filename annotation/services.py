@@ -140,7 +140,7 @@ def _reask_create(original: Judgment, annotator: AbstractBaseUser) -> Assignment
     )
     hold = timedelta(seconds=source.project.lease_seconds)
     return assignment_lease(
-        task=task, annotator=annotator, shown_order=swapped(original.shown_order), hold=hold
+        task=task, annotator_id=annotator.pk, shown_order=swapped(original.shown_order), hold=hold
     )
 
 
@@ -225,13 +225,13 @@ def _assignment_create(
 
 
 def assignment_lease(
-    *, task: Task, annotator: AbstractBaseUser, shown_order: list[int], hold: timedelta
+    *, task: Task, annotator_id: int, shown_order: list[int], hold: timedelta
 ) -> Assignment:
-    """Reserve ``task`` for ``annotator`` for ``hold``, showing candidates in ``shown_order``."""
+    """Reserve ``task`` for the annotator for ``hold``, showing candidates in ``shown_order``."""
     now = timezone.now()
     return Assignment.objects.create(
         task=task,
-        annotator=annotator,
+        annotator_id=annotator_id,
         shown_order=shown_order,
         claimed_at=now,
         expires_at=now + hold,

@@ -140,7 +140,7 @@ def turn_attach_candidates(
             services.completion_store(prompt=turn, candidate_index=first + i, candidate=c)
             for i, c in enumerate(candidates)
         ]
-        assignment = _turn_pair_for_owner(turn, completions, conversation.owner, rng)
+        assignment = _turn_pair_for_owner(turn, completions, conversation.owner_id, rng)
     return assignment.task
 
 
@@ -211,7 +211,7 @@ def turn_stream_open(
             _placeholder(turn, candidate_index=first + i, server=server, seed=seed)
             for i, (server, seed) in enumerate(drawn)
         ]
-        assignment = _turn_pair_for_owner(turn, completions, conversation.owner, rng)
+        assignment = _turn_pair_for_owner(turn, completions, conversation.owner_id, rng)
     how = {c.pk: draw for c, draw in zip(completions, drawn, strict=True)}
     candidates = [
         LiveCandidate(
@@ -233,7 +233,7 @@ def turn_stream_open(
 
 
 def _live_servers(conversation: Conversation) -> list[ServerConfig]:
-    versions = list(conversation.model_versions.order_by("pk"))
+    versions = list(conversation.model_versions.select_related("endpoint").order_by("pk"))
     versions = versions or session_default_versions(conversation.project)
     if not versions:
         raise SessionConflict("no model is set up for live sessions here; ask a researcher")
@@ -270,7 +270,7 @@ def _placeholder(
 def _turn_pair_for_owner(
     turn: Prompt,
     completions: list[Completion],
-    owner: AbstractBaseUser,
+    owner_id: int,
     rng: random.Random | None,
 ) -> Assignment:
     """A live-turn task over ``completions``, held for the session's owner in random order."""
@@ -282,7 +282,7 @@ def _turn_pair_for_owner(
     )
     shown = (rng or random.Random()).sample([c.pk for c in completions], k=len(completions))
     return services.assignment_lease(
-        task=task, annotator=owner, shown_order=shown, hold=LIVE_TURN_HOLD
+        task=task, annotator_id=owner_id, shown_order=shown, hold=LIVE_TURN_HOLD
     )
 
 

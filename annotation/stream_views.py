@@ -92,9 +92,9 @@ def _regenerate_flag(data: object) -> bool:
 async def _sse(plan: sessions.LiveTurnPlan) -> AsyncIterator[str]:
     # aclosing: when the client leaves, the events iterator is closed at once, which
     # cancels the upstream requests and stores what was streamed.
-    async with aclosing(live_turns.live_turn_events(plan)) as events:
-        async for name, data in events:
-            yield f"event: {name}\ndata: {json.dumps(data)}\n\n"
+    async with aclosing(live_turns.live_turn_events(plan)) as batches:
+        async for batch in batches:  # one write per batch: fewer sends under load
+            yield "".join(f"event: {name}\ndata: {json.dumps(data)}\n\n" for name, data in batch)
 
 
 def _error(status: int, detail: str) -> JsonResponse:
