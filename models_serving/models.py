@@ -100,6 +100,9 @@ class ModelVersion(models.Model):
         default="",
         help_text="Where the weights are on disk (checkpoint or LoRA adapter directory).",
     )
+    # Set by the gpu worker that starts a vLLM server for this version (a conditional UPDATE):
+    # a redelivered serve message finds it claimed and starts no second server.
+    serve_claimed_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -4,12 +4,14 @@ import os
 import shlex
 import socket
 import ssl
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from . import vllm_server
@@ -301,6 +303,8 @@ def version_make_sampleable(*, version: ModelVersion) -> ModelVersion:
             )
         if not lora:
             _set_status(version, ModelVersion.Status.PENDING, "starting a vLLM server for it")
+            # A new attempt (first, or an admin's retry): the next serve message may claim it.
+            ModelVersion.objects.filter(pk=version.pk).update(serve_claimed_at=None)
             transaction.on_commit(lambda: serve_checkpoint.delay(version.pk))
             return version
         detail = "loading the LoRA adapter on the server"
@@ -445,9 +449,10 @@ def checkpoint_serve(*, version_id: int) -> ModelVersion:
     as an endpoint and the version moves onto it, ready. Older servers Arbiter started here
     beyond VLLM_MAX_STARTED_SERVERS are then stopped and their endpoints disabled.
     """
+    if not _serve_claim(version_id):
+        # A redelivered message: served, given up, or another worker is starting it now.
+        return ModelVersion.objects.select_related("endpoint").get(pk=version_id)
     version = ModelVersion.objects.select_related("endpoint").get(pk=version_id)
-    if version.status != ModelVersion.Status.PENDING:
-        return version  # a redelivered message: done (or given up) already
     origin = version.endpoint
     host = socket.gethostname()
     taken = {
@@ -505,6 +510,23 @@ def checkpoint_serve(*, version_id: int) -> ModelVersion:
         _retire_started_servers(host, keep=settings.VLLM_MAX_STARTED_SERVERS)
     version.refresh_from_db()
     return version
+
+
+def _serve_claim(version_id: int) -> bool:
+    """Claim a pending version for this worker; False if it is not pending or claimed already.
+
+    The broker redelivers a message whose worker is still busy after its visibility timeout
+    (vLLM can take minutes to load), so the task itself must not start a server twice. A claim
+    older than the startup timeout (plus a minute) is its worker's, dead before it finished:
+    it may be taken again.
+    """
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.VLLM_SERVE_STARTUP_TIMEOUT + 60)
+    unclaimed = Q(serve_claimed_at__isnull=True) | Q(serve_claimed_at__lt=stale)
+    pending = ModelVersion.objects.filter(
+        unclaimed, pk=version_id, status=ModelVersion.Status.PENDING
+    )
+    return pending.update(serve_claimed_at=now) == 1
 
 
 def _switch_to(

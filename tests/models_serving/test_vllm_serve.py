@@ -248,6 +248,11 @@ def test_blue_green_the_old_server_serves_until_the_new_one_lists_the_checkpoint
         "It is Paris.",
     }
     assert ModelVersion.objects.get(pk=version.pk).status == "pending"
+    # The broker redelivers the message while the first worker still waits for its server:
+    # the copy finds the version claimed and returns at once, starting nothing.
+    redelivered_at = time.monotonic()
+    copy = services.checkpoint_serve(version_id=version.pk)
+    assert (copy.status, time.monotonic() - redelivered_at < 1.0) == ("pending", True)
     switched.join(timeout=60)
     assert not switched.is_alive()
 
