@@ -16,6 +16,9 @@ then exactly one of
   ready   {"assignment"}                 every candidate ended; the stored pair to judge
   stopped {"reason": "judged" | "withdrawn"}   judged (or redrawn elsewhere) before the end
   error   {"message"}                    the model server failed; the turn waits for a retry
+and, whenever nothing was sent for LIVE_STREAM_KEEPALIVE_SECONDS (a busy vLLM can take that
+long to its first token), a ``: keepalive`` comment line, so proxies and browsers do not close
+an idle connection. Clients skip comment lines, as the SSE format says.
 """
 
 import asyncio
@@ -40,6 +43,7 @@ logger = logging.getLogger(__name__)
 Event = tuple[str, dict]
 
 SERVER_DOWN = "The model server is not answering; your conversation is saved, try again."
+KEEPALIVE: Event = ("keepalive", {})  # sent as an SSE comment, not as an event
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -127,11 +131,15 @@ class _TurnRun:
 
         ``self.reason`` then says why.
         """
+        loop = asyncio.get_running_loop()
         while not self.reason:
+            quiet_until = loop.time() + settings.LIVE_STREAM_KEEPALIVE_SECONDS
             try:
-                async with asyncio.timeout_at(self.deadline):
+                async with asyncio.timeout_at(min(self.deadline, quiet_until)):
                     first = await self.queue.get()
             except TimeoutError:
+                if loop.time() < self.deadline:
+                    return [KEEPALIVE]
                 self.reason = "timeout"
                 return []
             batch = _Batch()

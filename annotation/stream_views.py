@@ -94,7 +94,14 @@ async def _sse(plan: sessions.LiveTurnPlan) -> AsyncIterator[str]:
     # cancels the upstream requests and stores what was streamed.
     async with aclosing(live_turns.live_turn_events(plan)) as batches:
         async for batch in batches:  # one write per batch: fewer sends under load
-            yield "".join(f"event: {name}\ndata: {json.dumps(data)}\n\n" for name, data in batch)
+            yield "".join(_sse_block(event) for event in batch)
+
+
+def _sse_block(event: live_turns.Event) -> str:
+    if event == live_turns.KEEPALIVE:
+        return ": keepalive\n\n"
+    name, data = event
+    return f"event: {name}\ndata: {json.dumps(data)}\n\n"
 
 
 def _error(status: int, detail: str) -> JsonResponse:

@@ -252,6 +252,9 @@ MODEL_READ_TIMEOUT = env.float("MODEL_READ_TIMEOUT", default=120.0)
 LIVE_STREAM_MAX_SECONDS = env.float("LIVE_STREAM_MAX_SECONDS", default=300.0)
 # How often a live stream checks whether its pair was judged (or regenerated) meanwhile.
 LIVE_STREAM_POLL_SECONDS = env.float("LIVE_STREAM_POLL_SECONDS", default=0.5)
+# A live stream with nothing to send for this long sends an SSE comment line, so proxies
+# (nginx's proxy_read_timeout is 60 s) and browsers keep the connection open.
+LIVE_STREAM_KEEPALIVE_SECONDS = env.float("LIVE_STREAM_KEEPALIVE_SECONDS", default=15.0)
 # New full checkpoints on a vLLM endpoint get their own `vllm serve` process, started by the
 # gpu worker (models_serving.services.checkpoint_serve): the executable, the address the web
 # and workers reach it at, the ports it may take, extra arguments (e.g. --gpu-memory-utilization

@@ -6,6 +6,7 @@ The app runs its database steps in other threads, hence transactional tests.
 """
 
 import asyncio
+import dataclasses
 import json
 import secrets
 import socket
@@ -148,6 +149,7 @@ class Http:
         self.talk = ApplicationCommunicator(config.asgi.application, _scope(method, path, extra))
         self.buffer = b""
         self.ended = False
+        self.comments: list[str] = []
 
     async def start(self) -> int:
         await self.talk.send_input({"type": "http.request", "body": self.body})
@@ -170,6 +172,9 @@ class Http:
         while True:
             while b"\n\n" in self.buffer:
                 block, self.buffer = self.buffer.split(b"\n\n", 1)
+                if block.startswith(b":"):  # a comment: the keepalive
+                    self.comments.append(block.decode())
+                    continue
                 fields = dict(line.split(": ", 1) for line in block.decode().splitlines())
                 yield fields["event"], json.loads(fields["data"])
             if self.ended:
@@ -473,6 +478,26 @@ def test_a_stream_past_its_deadline_is_cut_and_can_still_be_judged(model_server,
         format="json",
     )
     assert judged.status_code == 201
+
+
+def test_a_slow_first_token_keeps_the_connection_alive_with_comments(model_server, settings):
+    settings.LIVE_STREAM_KEEPALIVE_SECONDS = 0.1
+    late = dataclasses.replace(stream_reply("Late ", "but here"), delay=0.6)
+    model_server.fallback = lambda request: late
+    live = Live(version_at(model_server.base_url))
+
+    async def go() -> tuple[list, list[str]]:
+        http = Http("POST", live.path, body={}, token=live.token)
+        assert await http.start() == 200
+        events = [event async for event in http.events()]
+        return events, http.comments
+
+    events, comments = asyncio.run(go())
+
+    # Nothing to say for 0.6 s after start: comments every 0.1 s, then the turn as usual.
+    assert len(comments) >= 3 and set(comments) == {": keepalive"}
+    assert [name for name, _ in events][0] == "start" and events[-1][0] == "ready"
+    assert texts_of(events) == {"A": "Late but here", "B": "Late but here"}
 
 
 def test_only_the_owner_may_stream_and_cookie_logins_need_csrf(model_server):
