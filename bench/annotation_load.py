@@ -2,8 +2,8 @@
 
 What is measured: closed-loop simulated annotators (each with its own API token and its own
 keep-alive connection, like a browser tab) at concurrency C = 1, 8, 32 against the web
-server of `make run` (uvicorn serving `config.asgi:application`, 2 workers: the machine has
-2 cores; DEBUG off) on Postgres. Two client modes:
+server as docker-compose's `web` runs it (uvicorn serving `config.asgi:application`,
+`WEB_WORKERS` = 2 workers: the machine has 2 cores; DEBUG off) on Postgres. Two client modes:
 
 - submit-and-next: `POST .../{id}/submit-and-next/`, one round trip per annotation (what the
   annotation UI does; the headline figures), and

@@ -225,7 +225,9 @@ CELERY_BEAT_SCHEDULE = {
     "reap-stale-training-jobs": {"task": "training_jobs.tasks.reap_stale_jobs", "schedule": 120.0},
     "check-model-endpoints": {"task": "models_serving.tasks.check_endpoints", "schedule": 60.0},
 }
-CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Beat keeps its schedule in the database (django-celery-beat): the entries above are synced
+# into it, and training triggers add their own cron entries there.
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 
 # --- Model serving ------------------------------------------------------------
 MODELS_DIR = Path(env.str("ARBITER_MODELS_DIR", default=str(VAR_DIR / "models")))
