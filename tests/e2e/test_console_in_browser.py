@@ -16,7 +16,7 @@ from annotation.models import ExportSnapshot, GuidelinesVersion, Project, Prompt
 from e2e.browser import DESKTOP, chromium, login, shoot
 from factories import ProjectFactory, member, pair_task
 from models_serving.models import ModelEndpoint, ModelVersion
-from training_jobs.models import TrainingJob
+from training_jobs.models import TrainingJob, TrainingTrigger
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True), pytest.mark.timeout(300)]
 
@@ -214,6 +214,7 @@ def test_admin_works_through_the_console_pages(live_server, browser):
     shoot(page, "console-exports")
 
     # Training: live status while the worker reports progress, curves, cancel, registered version.
+    jobs_before = TrainingJob.objects.filter(project__slug=project.slug).count()
     page.get_by_role("link", name="Training").click()
     finished = page.get_by_role("listitem").filter(has_text="DPO policy job")
     bar = page.get_by_role("progressbar", name=f"Progress of Reward model job {running.pk}")
@@ -231,6 +232,33 @@ def test_admin_works_through_the_console_pages(live_server, browser):
     ).to_contain_text("Cancelled")
     running.refresh_from_db()
     assert running.status == TrainingJob.Status.CANCELLED
+
+    # Schedule: a nightly reward-model trigger, made and checked by hand from the page.
+    form = page.get_by_role("form", name="New trigger")
+    form.get_by_role("textbox", name="Name").fill("nightly RM")
+    form.get_by_label("On a cron schedule").check()
+    form.get_by_role("textbox", name="Cron").fill("0 3 * * *")
+    form.get_by_role("combobox", name="Time zone").fill("Europe/Berlin")
+    form.get_by_role("checkbox", name="DPO policy").uncheck()
+    form.get_by_role("checkbox", name="Reward model").check()
+    form.get_by_label("Minimum new judgments").fill("1000")
+    form.get_by_role("button", name="Create trigger").click()
+    card = page.get_by_role("listitem").filter(has_text="nightly RM")
+    expect(card).to_contain_text("0 3 * * *")
+    trigger = TrainingTrigger.objects.get(project__slug=project.slug, name="nightly RM")
+    assert (trigger.cron, trigger.cron_timezone, trigger.kinds) == (
+        "0 3 * * *",
+        "Europe/Berlin",
+        ["reward_model"],
+    )
+    assert trigger.min_new_judgments == 1000
+    card.get_by_role("button", name="Run now: nightly RM").click()
+    # Far fewer than 1,000 new judgments: the check says so and starts nothing.
+    expect(card.get_by_role("status")).to_contain_text("Run now:")
+    trigger.refresh_from_db()
+    assert trigger.last_result and trigger.last_result in card.get_by_role("status").inner_text()
+    assert TrainingJob.objects.filter(project__slug=project.slug).count() == jobs_before
+    shoot(page, "console-training-schedule")
 
 
 def test_a_researcher_sees_what_their_role_allows(live_server, browser):

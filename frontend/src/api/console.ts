@@ -15,7 +15,11 @@ import type {
   PromptImportReport,
   TaskPage,
   TrainingJob,
+  TrainingJobCreateRequest,
   TrainingJobSummary,
+  TrainingTrigger,
+  TrainingTriggerChange,
+  TrainingTriggerWriteRequest,
 } from "./types";
 
 const project = (slug: string) => `/api/v1/projects/${encodeURIComponent(slug)}`;
@@ -53,4 +57,15 @@ export const consoleApi = {
   trainingJobs: () => request<TrainingJobSummary[]>("GET", "/api/v1/training-jobs/"),
   trainingJob: (id: number) => request<TrainingJob>("GET", `/api/v1/training-jobs/${id}/`),
   cancelTrainingJob: (id: number) => request<TrainingJob>("POST", `/api/v1/training-jobs/${id}/cancel/`),
+  /** Starts a job by hand; `config` holds the recipe overrides of that kind. */
+  createTrainingJob: (body: TrainingJobCreateRequest) => request<TrainingJob>("POST", "/api/v1/training-jobs/", body),
+
+  trainingTriggers: (slug: string) => request<TrainingTrigger[]>("GET", `${project(slug)}/training-triggers/`),
+  createTrainingTrigger: (slug: string, body: TrainingTriggerWriteRequest) =>
+    request<TrainingTrigger>("POST", `${project(slug)}/training-triggers/`, body),
+  updateTrainingTrigger: (id: number, change: TrainingTriggerChange) =>
+    request<TrainingTrigger>("PATCH", `/api/v1/training-triggers/${id}/`, change),
+  deleteTrainingTrigger: (id: number) => request<void>("DELETE", `/api/v1/training-triggers/${id}/`),
+  /** Checks the trigger now, enabled or not; `last_result` says what it started or why not. */
+  runTrainingTrigger: (id: number) => request<TrainingTrigger>("POST", `/api/v1/training-triggers/${id}/run-now/`),
 };

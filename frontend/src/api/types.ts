@@ -46,6 +46,14 @@ export type ExportAggregate = Schemas["AggregateEnum"];
 export type TrainingJob = Schemas["TrainingJob"];
 export type TrainingJobSummary = Schemas["TrainingJobSummary"];
 export type TrainingJobStatus = Schemas["TrainingJobStatusEnum"];
+export type TrainingJobKind = Schemas["TrainingJobKindEnum"];
+export type TrainingJobCreateRequest = Schemas["TrainingJobCreateRequest"];
+export type TrainingJobConfigRequest = Schemas["TrainingJobConfigRequest"];
+export type TrainingTrigger = Schemas["TrainingTrigger"];
+export type TrainingTriggerWhen = Schemas["TrainingTriggerWhenEnum"];
+export type TrainingTriggerConfigRequest = Schemas["TrainingTriggerConfigRequest"];
+export type TrainingTriggerWriteRequest = Schemas["TrainingTriggerWriteRequest"];
+export type TrainingTriggerChange = Schemas["PatchedTrainingTriggerWriteRequest"];
 export type TaskPage = Schemas["TaskPage"];
 
 export type Session = Schemas["Session"];

@@ -1,9 +1,30 @@
-import { useCallback, useEffect, useState } from "react";
-import { api, errorMessage } from "../../api";
+import { useCallback, useEffect, useState, type FormEvent } from "react";
+import { api, ApiError, errorMessage, type FieldErrors } from "../../api";
 import { consoleApi } from "../../api/console";
-import type { TrainingJob, TrainingJobStatus, TrainingJobSummary } from "../../api/types";
+import type {
+  TrainingJob,
+  TrainingJobConfigRequest,
+  TrainingJobCreateRequest,
+  TrainingJobKind,
+  TrainingJobStatus,
+  TrainingJobSummary,
+} from "../../api/types";
 import { LineCurve, type CurvePoint } from "../../components/LineCurve";
-import { LoadError, POLL_MS, ProgressBar, useLoad, when } from "./common";
+import {
+  Field,
+  fieldErrorsOf,
+  formMessage,
+  isUnder,
+  KIND_TEXT,
+  LoadError,
+  messagesUnder,
+  parseOverrides,
+  POLL_MS,
+  ProgressBar,
+  useLoad,
+  when,
+} from "./common";
+import { TrainingTriggers } from "./TrainingTriggers";
 
 const STATUS_TEXT: Record<TrainingJobStatus, string> = {
   queued: "Queued",
@@ -19,7 +40,6 @@ const STATUS_CLASS: Record<TrainingJobStatus, string> = {
   failed: "status-failed",
   cancelled: "",
 };
-const KIND_TEXT = { dpo: "DPO policy", reward_model: "Reward model" } as const;
 const active = (job: TrainingJobSummary) => job.status === "queued" || job.status === "running";
 
 /** Reward-accuracy keys the recipes log per step: TRL's DPO trainer, then its reward trainer. */
@@ -95,25 +115,139 @@ export function TrainingPage({ slug, onAuthProblem }: TrainingPageProps) {
 
   const replace = (job: TrainingJobSummary) => setData((list) => list && list.map((j) => (j.id === job.id ? job : j)));
 
-  if (error) return <LoadError what="the training jobs" error={error} retry={retry} />;
-  if (!jobs) return <p>Loading the training jobs…</p>;
+  /** Fetch the list again now (a job was started here, or a trigger may have started some). */
+  const refresh = useCallback(async () => {
+    try {
+      const fresh = await load();
+      setData(() => fresh);
+      setPollError(null);
+    } catch (caught) {
+      setPollError(errorMessage(caught));
+    }
+  }, [load, setData]);
+
+  const started = (job: TrainingJob) => {
+    setData((list) => [job, ...(list ?? []).filter((j) => j.id !== job.id)]);
+    void refresh();
+  };
+
   return (
-    <section aria-labelledby="training-heading">
-      <h2 id="training-heading">Training jobs</h2>
-      {jobs.length === 0 && (
-        <p>No training jobs yet. A round that trains on close starts a reward model and a DPO policy when it closes.</p>
-      )}
-      {anyActive && pollError && (
-        <p role="status" className="error">
-          Status could not be refreshed ({pollError}); still trying every {POLL_MS / 1000} seconds.
+    <>
+      <div className="console-columns">
+        <section aria-labelledby="training-heading">
+          <h2 id="training-heading">Training jobs</h2>
+          {error && <LoadError what="the training jobs" error={error} retry={retry} />}
+          {!error && !jobs && <p>Loading the training jobs…</p>}
+          {jobs?.length === 0 && (
+            <p>
+              No training jobs yet. Start one here, add a trigger below, or let a round that trains on close start a
+              reward model and a DPO policy when it closes.
+            </p>
+          )}
+          {anyActive && pollError && (
+            <p role="status" className="error">
+              Status could not be refreshed ({pollError}); still trying every {POLL_MS / 1000} seconds.
+            </p>
+          )}
+          {jobs && jobs.length > 0 && (
+            <ul className="round-list">
+              {jobs.map((job, index) => (
+                <JobCard key={job.id} job={job} versionLabels={versionLabels} initiallyOpen={index === 0} onChanged={replace} />
+              ))}
+            </ul>
+          )}
+        </section>
+        <StartJobForm slug={slug} onStarted={started} onAuthProblem={onAuthProblem} />
+      </div>
+      <TrainingTriggers slug={slug} onAuthProblem={onAuthProblem} onChecked={() => void refresh()} />
+    </>
+  );
+}
+
+const OVERRIDE_EXAMPLE: Record<TrainingJobKind, string> = {
+  dpo: '{"beta": 0.1, "max_steps": 200}',
+  reward_model: '{"num_train_epochs": 1, "learning_rate": 0.00001}',
+};
+
+interface StartJobFormProps {
+  slug: string;
+  onStarted: (job: TrainingJob) => void;
+  onAuthProblem: () => void;
+}
+
+/** Start one job by hand on all of the project's judgments, with optional recipe overrides. */
+export function StartJobForm({ slug, onStarted, onAuthProblem }: StartJobFormProps) {
+  const [kind, setKind] = useState<TrainingJobKind>("dpo");
+  const [config, setConfig] = useState("");
+  const [errors, setErrors] = useState<FieldErrors>({});
+  const [message, setMessage] = useState<string | null>(null);
+  const [created, setCreated] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+
+  async function onSubmit(event: FormEvent) {
+    event.preventDefault();
+    if (busy) return;
+    setMessage(null);
+    setCreated(null);
+    const overrides = parseOverrides(config);
+    if (overrides.error) {
+      setErrors({ config: [overrides.error] });
+      setMessage("The recipe overrides need fixing first; see the message next to them.");
+      return;
+    }
+    setErrors({});
+    const body: TrainingJobCreateRequest = { project: slug, kind };
+    if (overrides.value) body.config = overrides.value as TrainingJobConfigRequest;
+    setBusy(true);
+    try {
+      const job = await consoleApi.createTrainingJob(body);
+      setConfig("");
+      setCreated(`${KIND_TEXT[job.kind]} job ${job.id} is ${job.status}; it shows in the list.`);
+      onStarted(job);
+    } catch (caught) {
+      if (caught instanceof ApiError && caught.isAuthProblem) onAuthProblem();
+      const fields = fieldErrorsOf(caught);
+      setErrors(fields);
+      setMessage(formMessage(errorMessage(caught), fields, (field) => field === "kind" || isUnder(field, "config")));
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  return (
+    <form className="console-form" onSubmit={onSubmit} noValidate aria-labelledby="start-job-heading">
+      <h2 id="start-job-heading">Start a training job</h2>
+      <p className="hint">Trains on all of this project's judgments so far; the worker's recipe defaults apply to what you leave out.</p>
+      <Field id="start-job-kind" label="Kind" messages={messagesUnder(errors, "kind")}>
+        {(props) => (
+          <select {...props} value={kind} onChange={(e) => setKind(e.target.value as TrainingJobKind)}>
+            <option value="dpo">{KIND_TEXT.dpo}</option>
+            <option value="reward_model">{KIND_TEXT.reward_model}</option>
+          </select>
+        )}
+      </Field>
+      <Field
+        id="start-job-config"
+        label="Recipe overrides"
+        hint={`(optional JSON, e.g. ${OVERRIDE_EXAMPLE[kind]})`}
+        messages={messagesUnder(errors, "config")}
+      >
+        {(props) => <textarea {...props} rows={4} spellCheck={false} value={config} onChange={(e) => setConfig(e.target.value)} />}
+      </Field>
+      {message && (
+        <p role="alert" className="error">
+          {message}
         </p>
       )}
-      <ul className="round-list">
-        {jobs.map((job, index) => (
-          <JobCard key={job.id} job={job} versionLabels={versionLabels} initiallyOpen={index === 0} onChanged={replace} />
-        ))}
-      </ul>
-    </section>
+      {created && (
+        <p role="status" className="notice">
+          {created}
+        </p>
+      )}
+      <button type="submit" className="primary" disabled={busy} aria-busy={busy}>
+        {busy ? "Starting…" : "Start job"}
+      </button>
+    </form>
   );
 }
 

@@ -1,5 +1,6 @@
 import { useEffect, useState, type ReactNode } from "react";
 import { ApiError, errorMessage, type FieldErrors } from "../../api";
+import type { TrainingJobKind } from "../../api/types";
 import { FieldError } from "../../components/FieldError";
 
 /** How often running exports and training jobs are fetched again. */
@@ -95,6 +96,46 @@ export function formMessage(detail: string, errors: FieldErrors, shown: (field: 
 
 /** The field errors of a failure (none for a network error or a refusal without fields). */
 export const fieldErrorsOf = (error: unknown): FieldErrors => (error instanceof ApiError ? error.fieldErrors : {});
+
+/** Whether an error's field name is `field` or nested in it (`config.dpo.beta` is in `config.dpo`). */
+export const isUnder = (name: string, field: string) => name === field || name.startsWith(`${field}.`);
+
+/**
+ * The messages for one control standing for `field` and whatever is nested in it; a nested
+ * message says which part it is about: `config.dpo.beta` under `config.dpo` reads "beta: …".
+ */
+export function messagesUnder(errors: FieldErrors, field: string): string[] | undefined {
+  const found = Object.entries(errors).flatMap(([name, messages]) =>
+    name === field
+      ? messages
+      : isUnder(name, field)
+        ? messages.map((message) => `${name.slice(field.length + 1)}: ${message}`)
+        : [],
+  );
+  return found.length ? found : undefined;
+}
+
+/** Training job kinds in the order triggers train them: the reward model first. */
+export const JOB_KINDS: readonly TrainingJobKind[] = ["reward_model", "dpo"];
+export const KIND_TEXT: Record<TrainingJobKind, string> = { dpo: "DPO policy", reward_model: "Reward model" };
+
+/**
+ * Recipe overrides typed as a JSON object: `{}` when left empty, `{ error }` when the text is
+ * not an object. Which settings a kind takes is the server's to say (it names the setting).
+ */
+export function parseOverrides(text: string): { value?: Record<string, unknown>; error?: string } {
+  if (!text.trim()) return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return { error: 'Enter a JSON object, e.g. {"beta": 0.1}.' };
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+    return { error: 'Enter a JSON object in braces, e.g. {"beta": 0.1}.' };
+  }
+  return { value: parsed as Record<string, unknown> };
+}
 
 /** "1 h 30 min" from seconds, for hints next to second-valued inputs. */
 export function duration(seconds: number): string {
