@@ -1,8 +1,11 @@
 """Stream a live turn's candidates side by side and store each one as it ends (issue #4).
 
 Model I/O runs here on the event loop; every database step is a short call in a thread
-(``db_step``), never a transaction held across the I/O (STYLE rule 2). The pair's task and
-assignment exist before the first token (``sessions.turn_stream_open``), so the owner may judge
+(``db_step``), never a transaction held across the I/O (STYLE rule 2). The model requests
+start as soon as the turn is checked and the candidates drawn, while the step that opens the
+turn is still writing the pair (``TurnRun.begin_soon``): the model works during those writes
+instead of after them. Nothing is sent or stored before the pair's task and assignment exist
+(``sessions.turn_stream_open``), so the first event is ``start`` and the owner may judge
 mid-stream through the normal judgment endpoint: a poll notices, the streams stop, their
 upstream requests are closed, and what they had produced is stored as incomplete.
 
@@ -32,7 +35,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import close_old_connections, connection
 
-from models_serving.client import ChatClient, ModelServerError, StreamEnd
+from models_serving.client import ChatClient, ModelServerError, ServerConfig, StreamEnd
 
 from . import sessions
 from .models import Assignment
@@ -65,14 +68,15 @@ def db_step(fn: Callable[P, R]) -> Callable[P, Awaitable[R]]:
     return sync_to_async(step)
 
 
-async def live_turn_events(plan: sessions.LiveTurnPlan) -> AsyncIterator[list[Event]]:
-    """The events of one live turn, in batches of what was ready at once.
+async def live_turn_events(run: "TurnRun") -> AsyncIterator[list[Event]]:
+    """The events of an attached turn run, in batches of what was ready at once.
 
     Closing the iterator early cancels the upstream requests.
     """
-    run = _TurnRun(plan)
+    plan = run.plan
+    assert plan is not None, "attach the stored pair first"
     try:
-        run.start()
+        run.watch()
         yield [("start", {"turn": plan.turn_id, "assignment": assignment_data(plan.assignment)})]
         while batch := await run.next_batch():
             yield batch
@@ -93,7 +97,10 @@ _FINISHED = object()  # one stream ended and its candidate is stored
 
 @dataclass
 class _Stream:
-    spec: sessions.LiveCandidate
+    index: int  # its place in the draw; its label is known once the pair is stored
+    server: ServerConfig
+    seed: int
+    spec: sessions.LiveCandidate | None = None  # set by attach()
     parts: list[str] = field(default_factory=list)
     end: StreamEnd | None = None
     announced: bool = False  # its done event is queued: it was stored whole
@@ -102,29 +109,76 @@ class _Stream:
     def text(self) -> str:
         return "".join(self.parts)
 
+    @property
+    def label(self) -> str:
+        assert self.spec is not None
+        return self.spec.label
 
-class _TurnRun:
-    def __init__(self, plan: sessions.LiveTurnPlan) -> None:
-        self.plan = plan
-        self.streams = [_Stream(spec) for spec in plan.candidates]
-        self.queue: asyncio.Queue[Event | _Stop | object] = asyncio.Queue()
+
+@dataclass(frozen=True)
+class _Delta:
+    stream: _Stream  # labelled when sent: the pair may not be stored yet when text arrives
+    text: str
+
+
+class TurnRun:
+    """A live turn's model streams and the events they make.
+
+    The streams begin as soon as the candidates are drawn (``begin_soon``, called by
+    ``sessions.turn_stream_open`` from its database step, before it writes the pair), so the
+    model works while the pair is being stored; ``attach`` then hands over the stored pair,
+    and nothing is stored or sent before it. ``abort`` stops streams whose pair was never
+    stored.
+    """
+
+    def __init__(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.plan: sessions.LiveTurnPlan | None = None
+        self.streams: list[_Stream] = []
+        self.queue: asyncio.Queue[Event | _Delta | _Stop | object] = asyncio.Queue()
         self.tasks: list[asyncio.Task] = []
         self.clients: list[ChatClient] = []
         self.reason = ""
-        self._running = len(self.streams)
+        self.attached = asyncio.Event()
+        self.started = self.loop.time()
+        self.deadline = self.started + settings.LIVE_STREAM_MAX_SECONDS
+        self._running = 0
         self._halting: asyncio.Future[list[Event]] | None = None
 
-    def start(self) -> None:
-        loop = asyncio.get_running_loop()
-        self.started = loop.time()
+    def begin_soon(self, draw: sessions.LiveDraw) -> None:
+        """Start the draw's streams on the event loop; safe to call from another thread."""
+        self.loop.call_soon_threadsafe(self._begin, draw)
+
+    def _begin(self, draw: sessions.LiveDraw) -> None:
+        if self.streams or self._halting is not None:
+            return  # begun already (attach got here first), or given up
+        self.started = self.loop.time()
         self.deadline = self.started + settings.LIVE_STREAM_MAX_SECONDS
         clients: dict = {}
-        for stream in self.streams:
-            server = stream.spec.server
+        for index, (server, seed) in enumerate(draw.draws):
+            stream = _Stream(index=index, server=server, seed=seed)
+            self.streams.append(stream)
             client = clients.setdefault(server, ChatClient(server))
-            self.tasks.append(asyncio.create_task(self._pump(stream, client)))
+            self.tasks.append(asyncio.create_task(self._pump(stream, client, draw.messages)))
         self.clients = list(clients.values())
+        self._running = len(self.streams)
+
+    def attach(self, plan: sessions.LiveTurnPlan) -> None:
+        """The pair is stored: label the streams, and let them store and announce themselves."""
+        self._begin(plan.draw)  # a no-op when begin_soon's call came first, as it does
+        for spec in plan.candidates:
+            self.streams[spec.draw_index].spec = spec
+        self.plan = plan
+        self.attached.set()
+
+    def watch(self) -> None:
         self.tasks.append(asyncio.create_task(self._watch()))
+
+    async def abort(self) -> None:
+        """Stop streams whose pair was not stored (the step that stores it failed)."""
+        if self._halting is None:
+            self._halting = asyncio.ensure_future(self._stop_streams())
+        await asyncio.shield(self._halting)
 
     async def next_batch(self) -> list[Event]:
         """The events ready now (waiting for one if none is), or [] once the turn must stop.
@@ -155,7 +209,7 @@ class _TurnRun:
                     if self._running == 0:
                         self.reason = "finished"
                     continue
-                batch.add(item)  # type: ignore[arg-type]
+                batch.add(_event(item))
             if events := batch.events():
                 # Sent before the turn stops: the closing events come in the next batch.
                 return events
@@ -168,30 +222,35 @@ class _TurnRun:
         # Shielded: a client leaving mid-halt must not leave candidates half stored.
         return await asyncio.shield(self._halting)
 
-    async def _halt(self, reason: str) -> list[Event]:
+    async def _stop_streams(self) -> list[Event]:
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
         for client in self.clients:
             await client.close()
+        return []
+
+    async def _halt(self, reason: str) -> list[Event]:
+        await self._stop_streams()
         # Text read but not sent yet goes out now, so the client ends with the stored text.
         unsent = _Batch()
         for item in _drain(self.queue):
-            if isinstance(item, tuple):
-                unsent.add(item)
+            if isinstance(item, tuple | _Delta):
+                unsent.add(_event(item))
         elapsed_ms = int((asyncio.get_running_loop().time() - self.started) * 1000)
         closing = await db_step(self._store_rest)(reason, elapsed_ms)
         return [] if reason == "disconnect" else unsent.events() + closing
 
     def _store_rest(self, reason: str, elapsed_ms: int) -> list[Event]:
         """Store the candidates cut off by ``reason``; the done events and the closing event."""
+        assert self.plan is not None and all(stream.spec for stream in self.streams)
         events: list[Event] = []
         for stream in self.streams:
             if stream.announced:
                 continue
-            label = stream.spec.label
+            label = stream.label
             if sessions.live_candidate_save(
-                completion_id=stream.spec.completion_id,
+                completion_id=stream.spec.completion_id,  # type: ignore[union-attr]
                 content=stream.text,
                 finish_reason=reason,
                 incomplete=True,
@@ -220,38 +279,39 @@ class _TurnRun:
             "reason": "judged" if status == Assignment.Status.SUBMITTED else "withdrawn"
         }
 
-    async def _pump(self, stream: _Stream, client: ChatClient) -> None:
-        label = stream.spec.label
+    async def _pump(self, stream: _Stream, client: ChatClient, messages: list[dict]) -> None:
         try:
-            await self._read(stream, client)
+            await self._read(stream, client, messages)
+            await self.attached.wait()
             await db_step(self._store_whole)(stream)
         except ModelServerError as exc:
-            logger.warning("live turn %s, candidate %s: %s", self.plan.turn_id, label, exc)
+            logger.warning("live turn, candidate %s: %s", stream.index, exc)
             self.queue.put_nowait(_Stop("error"))
             return
         except Exception:
-            logger.exception("live turn %s, candidate %s failed", self.plan.turn_id, label)
+            logger.exception("live turn, candidate %s failed", stream.index)
             self.queue.put_nowait(_Stop("error"))
             return
         stream.announced = True
         assert stream.end is not None
-        self.queue.put_nowait(_done(label, stream.end.finish_reason, incomplete=False))
+        self.queue.put_nowait(_done(stream.label, stream.end.finish_reason, incomplete=False))
         self.queue.put_nowait(_FINISHED)
 
-    async def _read(self, stream: _Stream, client: ChatClient) -> None:
-        spec = stream.spec
-        items = client.stream(self.plan.messages, params=spec.params, seed=spec.seed)
+    async def _read(self, stream: _Stream, client: ChatClient, messages: list[dict]) -> None:
+        params = stream.server.default_sampling
+        items = client.stream(messages, params=params, seed=stream.seed)
         async with contextlib.aclosing(items):
             async for item in items:
                 if isinstance(item, StreamEnd):
                     stream.end = item
                 else:
                     stream.parts.append(item)
-                    self.queue.put_nowait(("delta", {"label": spec.label, "text": item}))
+                    self.queue.put_nowait(_Delta(stream, item))
 
     def _store_whole(self, stream: _Stream) -> None:
         end = stream.end
         assert end is not None
+        assert stream.spec is not None
         sessions.live_candidate_save(
             completion_id=stream.spec.completion_id,
             content=stream.text,
@@ -302,6 +362,12 @@ class _Batch:
 
     def events(self) -> list[Event]:
         return self._events
+
+
+def _event(item: Event | _Delta) -> Event:
+    if isinstance(item, _Delta):
+        return "delta", {"label": item.stream.label, "text": item.text}
+    return item
 
 
 def _done(label: str, finish_reason: str, *, incomplete: bool) -> Event:

@@ -7,7 +7,7 @@ judged like any pair, through the normal judgment endpoint.
 """
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -168,6 +168,14 @@ def session_continue_from(judgment: Judgment) -> None:
 
 
 @dataclass(frozen=True)
+class LiveDraw:
+    """What a live turn's model requests need: the prefix, and a server and seed per candidate."""
+
+    messages: list[dict]
+    draws: list[tuple[ServerConfig, int]]
+
+
+@dataclass(frozen=True)
 class LiveCandidate:
     """One candidate to stream: its placeholder Completion, its blind label, how to sample it."""
 
@@ -176,6 +184,7 @@ class LiveCandidate:
     server: ServerConfig
     params: SamplingParams
     seed: int
+    draw_index: int  # its place in LiveDraw.draws
 
 
 @dataclass(frozen=True)
@@ -185,16 +194,23 @@ class LiveTurnPlan:
     messages: list[dict]
     candidates: list[LiveCandidate]  # in label order: A, B
     assignment: dict  # assignment_display(), contents still empty
+    draw: LiveDraw
 
 
 def turn_stream_open(
-    *, conversation: Conversation, regenerate: bool = False, rng: random.Random | None = None
+    *,
+    conversation: Conversation,
+    regenerate: bool = False,
+    rng: random.Random | None = None,
+    on_drawn: Callable[[LiveDraw], None] | None = None,
 ) -> LiveTurnPlan:
     """Create the current turn's candidates empty, with their task and the owner's assignment.
 
     Everything exists before the first token, so the owner may judge while the candidates
     stream (the stream fills them in). ``regenerate`` withdraws an unjudged pair first; its
     completions stay stored, and the new ones are numbered after them on the same turn Prompt.
+    ``on_drawn`` gets the draw once the turn is checked and before the pair is written, so the
+    model requests can start meanwhile (if the writing then fails, the caller stops them).
     Raises SessionConflict when the turn is not waiting for candidates (or no model is set),
     and ModelVersionDisabled when an admin switched the session's model off.
     """
@@ -204,31 +220,36 @@ def turn_stream_open(
         conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
         _require_open(conversation)
         turn = _turn_open_for_candidates(conversation, regenerate=regenerate)
-        first = turn.completions.count()
         # Candidate i samples version i mod n: with two versions, one candidate each.
         drawn = [(servers[i % len(servers)], rng.randrange(2**31)) for i in range(LIVE_CANDIDATES)]
+        draw = LiveDraw(messages=list(turn.messages), draws=drawn)
+        if on_drawn is not None:
+            on_drawn(draw)
+        first = turn.completions.count()
         completions = [
             _placeholder(turn, candidate_index=first + i, server=server, seed=seed)
             for i, (server, seed) in enumerate(drawn)
         ]
         assignment = _turn_pair_for_owner(turn, completions, conversation.owner_id, rng)
-    how = {c.pk: draw for c, draw in zip(completions, drawn, strict=True)}
+    index_of = {c.pk: i for i, c in enumerate(completions)}
     candidates = [
         LiveCandidate(
             completion_id=cid,
             label=LABELS[position],
-            server=how[cid][0],
-            params=how[cid][0].default_sampling,
-            seed=how[cid][1],
+            server=drawn[index_of[cid]][0],
+            params=drawn[index_of[cid]][0].default_sampling,
+            seed=drawn[index_of[cid]][1],
+            draw_index=index_of[cid],
         )
         for position, cid in enumerate(assignment.shown_order)
     ]
     return LiveTurnPlan(
         turn_id=turn.pk,
         assignment_id=assignment.pk,
-        messages=list(turn.messages),
+        messages=draw.messages,
         candidates=candidates,
         assignment=assignment_display(assignment),
+        draw=draw,
     )
 
 

@@ -6,7 +6,7 @@ while it waits on the model (config/asgi.py routes ``settings.ASGI_NATIVE_PATHS`
 """
 
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import aclosing
 
 from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
@@ -37,16 +37,27 @@ async def session_stream(request: HttpRequest, session_id: int) -> HttpResponseB
         response = _error(405, f'Method "{request.method}" not allowed.')
         response["Allow"] = "POST"
         return response
-    opened = await live_turns.db_step(_open_turn)(request, session_id)
+    run = live_turns.TurnRun()
+    try:
+        # The model requests start from inside this step, once the turn is checked and the
+        # candidates drawn, while the pair is still being written (run.begin_soon).
+        opened = await live_turns.db_step(_open_turn)(request, session_id, run.begin_soon)
+    except BaseException:
+        await run.abort()
+        raise
     if isinstance(opened, HttpResponseBase):
+        await run.abort()
         return opened
-    response = StreamingHttpResponse(_sse(opened), content_type="text/event-stream")
+    run.attach(opened)
+    response = StreamingHttpResponse(_sse(run), content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # nginx: pass each event on as it comes
     return response
 
 
-def _open_turn(request: HttpRequest, session_id: int) -> sessions.LiveTurnPlan | JsonResponse:
+def _open_turn(
+    request: HttpRequest, session_id: int, on_drawn: Callable[[sessions.LiveDraw], None]
+) -> sessions.LiveTurnPlan | JsonResponse:
     """Authenticate, parse, check access and create the turn's pair: one sync step."""
     api_request = Request(
         request,
@@ -69,7 +80,9 @@ def _open_turn(request: HttpRequest, session_id: int) -> sessions.LiveTurnPlan |
         )
     try:
         conversation = access_conversation_by_id(user, session_id)
-        return sessions.turn_stream_open(conversation=conversation, regenerate=regenerate)
+        return sessions.turn_stream_open(
+            conversation=conversation, regenerate=regenerate, on_drawn=on_drawn
+        )
     except AccessDenied as exc:
         return _error(404, str(exc))
     except sessions.SessionConflict as exc:
@@ -89,10 +102,10 @@ def _regenerate_flag(data: object) -> bool:
     return regenerate
 
 
-async def _sse(plan: sessions.LiveTurnPlan) -> AsyncIterator[str]:
+async def _sse(run: live_turns.TurnRun) -> AsyncIterator[str]:
     # aclosing: when the client leaves, the events iterator is closed at once, which
     # cancels the upstream requests and stores what was streamed.
-    async with aclosing(live_turns.live_turn_events(plan)) as batches:
+    async with aclosing(live_turns.live_turn_events(run)) as batches:
         async for batch in batches:  # one write per batch: fewer sends under load
             yield "".join(_sse_block(event) for event in batch)
 

@@ -2,7 +2,7 @@
 
 import asyncio
 
-from annotation.live_turns import _FINISHED, _Batch, _Stop, _TurnRun
+from annotation.live_turns import _FINISHED, TurnRun, _Batch, _Stop
 
 
 def delta(label: str, text: str):
@@ -38,16 +38,10 @@ def test_merging_never_changes_the_text_a_client_reassembles():
         assert got == want
 
 
-class _Plan:
-    turn_id = 1
-    candidates: list = []
-
-
 def run_with(items: list) -> tuple[list[list], str, list]:
     async def go():
-        run = _TurnRun(_Plan())
+        run = TurnRun()
         run._running = 2
-        run.deadline = asyncio.get_running_loop().time() + 5
         for item in items:
             run.queue.put_nowait(item)
         batches = []

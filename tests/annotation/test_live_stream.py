@@ -10,6 +10,7 @@ import dataclasses
 import json
 import secrets
 import socket
+import time
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -498,6 +499,55 @@ def test_a_slow_first_token_keeps_the_connection_alive_with_comments(model_serve
     assert len(comments) >= 3 and set(comments) == {": keepalive"}
     assert [name for name, _ in events][0] == "start" and events[-1][0] == "ready"
     assert texts_of(events) == {"A": "Late but here", "B": "Late but here"}
+
+
+def _wait_for_model_requests(model_server, count: int) -> None:
+    deadline = time.monotonic() + 10
+    while len(model_server.requests) < count:
+        assert time.monotonic() < deadline, "the model was not asked while the pair was written"
+        time.sleep(0.01)
+
+
+def test_the_model_is_asked_before_the_pair_is_written(model_server, monkeypatch):
+    """The streams start once the turn is checked, not after the pair is stored."""
+    model_server.fallback = quick_by_seed
+    live = Live(version_at(model_server.base_url))
+    write_pair = sessions._turn_pair_for_owner
+
+    def write_pair_once_asked(*args, **kwargs):
+        _wait_for_model_requests(model_server, 2)  # times out if the streams waited for us
+        return write_pair(*args, **kwargs)
+
+    monkeypatch.setattr(sessions, "_turn_pair_for_owner", write_pair_once_asked)
+
+    status, events, _ = asyncio.run(stream_all(live))
+
+    assert status == 200 and events[0][0] == "start" and events[-1][0] == "ready"
+    pair = stored(events[0][1]["assignment"]["id"])
+    assert {label: c.content for label, c in pair.items()} == texts_of(events)
+    assert {c.content for c in pair.values()} == {f"Hello from {c.seed}" for c in pair.values()}
+
+
+def test_streams_started_for_a_pair_that_could_not_be_written_are_stopped(
+    model_server, monkeypatch
+):
+    model_server.fallback = slow_by_seed
+    live = Live(version_at(model_server.base_url))
+
+    def conflict_once_asked(*args, **kwargs):
+        _wait_for_model_requests(model_server, 2)
+        raise sessions.SessionConflict("the conversation moved on")
+
+    monkeypatch.setattr(sessions, "_turn_pair_for_owner", conflict_once_asked)
+
+    status, body = asyncio.run(call("POST", live.path, body={}, token=live.token))
+
+    assert status == 409 and body == {"detail": "the conversation moved on"}
+    # Both upstream requests are closed long before their 6 s of deltas end.
+    assert model_server.streams_ended.acquire(timeout=3)
+    assert model_server.streams_ended.acquire(timeout=3)
+    assert model_server.hung_up == 2
+    assert not Completion.objects.filter(prompt=live.turn).exists()  # rolled back
 
 
 def test_only_the_owner_may_stream_and_cookie_logins_need_csrf(model_server):
