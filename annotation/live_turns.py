@@ -47,6 +47,9 @@ Event = tuple[str, dict]
 
 SERVER_DOWN = "The model server is not answering; your conversation is saved, try again."
 KEEPALIVE: Event = ("keepalive", {})  # sent as an SSE comment, not as an event
+# A run attached to its pair whose events nobody starts reading in this time (the client left
+# between the opening step and the first byte) is halted as if the client had disconnected.
+UNREAD_GRACE_SECONDS = 10.0
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -76,6 +79,7 @@ async def live_turn_events(run: "TurnRun") -> AsyncIterator[list[Event]]:
     plan = run.plan
     assert plan is not None, "attach the stored pair first"
     try:
+        run.reading = True
         run.watch()
         yield [("start", {"turn": plan.turn_id, "assignment": assignment_data(plan.assignment)})]
         while batch := await run.next_batch():
@@ -144,6 +148,7 @@ class TurnRun:
         self.deadline = self.started + settings.LIVE_STREAM_MAX_SECONDS
         self._running = 0
         self._halting: asyncio.Future[list[Event]] | None = None
+        self.reading = False  # live_turn_events has started
 
     def begin_soon(self, draw: sessions.LiveDraw) -> None:
         """Start the draw's streams on the event loop; safe to call from another thread."""
@@ -170,6 +175,11 @@ class TurnRun:
             self.streams[spec.draw_index].spec = spec
         self.plan = plan
         self.attached.set()
+        self.loop.call_later(UNREAD_GRACE_SECONDS, self._halt_if_unread)
+
+    def _halt_if_unread(self) -> None:
+        if not self.reading and self._halting is None:
+            self._unread_halt = asyncio.ensure_future(self.halt("disconnect"))
 
     def watch(self) -> None:
         self.tasks.append(asyncio.create_task(self._watch()))

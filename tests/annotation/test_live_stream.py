@@ -550,6 +550,30 @@ def test_streams_started_for_a_pair_that_could_not_be_written_are_stopped(
     assert not Completion.objects.filter(prompt=live.turn).exists()  # rolled back
 
 
+def test_a_stream_nobody_reads_is_halted_like_a_disconnect(model_server, monkeypatch):
+    """The client left between the opening step and the first byte: nothing reads the events."""
+    monkeypatch.setattr(live_turns, "UNREAD_GRACE_SECONDS", 0.5)
+    model_server.fallback = slow_by_seed
+    live = Live(version_at(model_server.base_url))
+
+    async def open_and_walk_away() -> int:
+        run = live_turns.TurnRun()
+        open_turn = live_turns.db_step(sessions.turn_stream_open)
+        plan = await open_turn(conversation=live.session, on_drawn=run.begin_soon)
+        run.attach(plan)
+        await asyncio.sleep(2)
+        return plan.assignment_id
+
+    assignment_id = asyncio.run(open_and_walk_away())
+
+    assert model_server.streams_ended.acquire(timeout=3)
+    assert model_server.streams_ended.acquire(timeout=3)
+    assert model_server.hung_up == 2  # long before their 6 s of deltas
+    for completion in stored(assignment_id).values():
+        assert completion.incomplete and completion.finish_reason == "disconnect"
+    assert Assignment.objects.get(pk=assignment_id).status == Assignment.Status.SKIPPED
+
+
 def test_only_the_owner_may_stream_and_cookie_logins_need_csrf(model_server):
     model_server.fallback = quick_by_seed
     live = Live(version_at(model_server.base_url))
