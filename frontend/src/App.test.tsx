@@ -17,7 +17,8 @@ describe("App", () => {
     render(<App />);
 
     await screen.findByRole("heading", { name: "Sign in to Arbiter" });
-    expect(window.location.pathname).toBe("/login");
+    // The address follows in an effect after the page renders: under load, a moment later.
+    await waitFor(() => expect(window.location.pathname).toBe("/login"));
 
     fireEvent.change(screen.getByLabelText("Username"), { target: { value: "ann" } });
     fireEvent.change(screen.getByLabelText("Password"), { target: { value: "pw" } });
@@ -38,7 +39,7 @@ describe("App", () => {
 
     fireEvent.click(await screen.findByRole("button", { name: "Log out" }));
     await screen.findByRole("heading", { name: "Sign in to Arbiter" });
-    expect(window.location.pathname).toBe("/login");
+    await waitFor(() => expect(window.location.pathname).toBe("/login"));
   });
 
   it("returns to login when the session is lost mid-way", async () => {
