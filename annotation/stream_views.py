@@ -9,6 +9,7 @@ import json
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import aclosing
 
+from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
@@ -37,26 +38,33 @@ async def session_stream(request: HttpRequest, session_id: int) -> HttpResponseB
         response = _error(405, f'Method "{request.method}" not allowed.')
         response["Allow"] = "POST"
         return response
-    run = live_turns.TurnRun()
+    # On the ASGI handler the response is streamed on this event loop, so the model requests
+    # may start from inside the opening step, once the turn is checked and the candidates are
+    # drawn, while the pair is still being written (run.begin_soon). Under WSGI this loop ends
+    # with the view and the response is read on another one: the run is made there instead.
+    run = live_turns.TurnRun() if isinstance(request, ASGIRequest) else None
     try:
-        # The model requests start from inside this step, once the turn is checked and the
-        # candidates drawn, while the pair is still being written (run.begin_soon).
-        opened = await live_turns.db_step(_open_turn)(request, session_id, run.begin_soon)
+        opened = await live_turns.db_step(_open_turn)(
+            request, session_id, run.begin_soon if run else None
+        )
     except BaseException:
-        await run.abort()
+        if run:
+            await run.abort()
         raise
     if isinstance(opened, HttpResponseBase):
-        await run.abort()
+        if run:
+            await run.abort()
         return opened
-    run.attach(opened)
-    response = StreamingHttpResponse(_sse(run), content_type="text/event-stream")
+    if run:
+        run.attach(opened)
+    response = StreamingHttpResponse(_sse(run, opened), content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # nginx: pass each event on as it comes
     return response
 
 
 def _open_turn(
-    request: HttpRequest, session_id: int, on_drawn: Callable[[sessions.LiveDraw], None]
+    request: HttpRequest, session_id: int, on_drawn: Callable[[sessions.LiveDraw], None] | None
 ) -> sessions.LiveTurnPlan | JsonResponse:
     """Authenticate, parse, check access and create the turn's pair: one sync step."""
     api_request = Request(
@@ -102,7 +110,10 @@ def _regenerate_flag(data: object) -> bool:
     return regenerate
 
 
-async def _sse(run: live_turns.TurnRun) -> AsyncIterator[str]:
+async def _sse(run: live_turns.TurnRun | None, plan: sessions.LiveTurnPlan) -> AsyncIterator[str]:
+    if run is None:  # WSGI: the streams begin here, on the loop that reads them
+        run = live_turns.TurnRun()
+        run.attach(plan)
     # aclosing: when the client leaves, the events iterator is closed at once, which
     # cancels the upstream requests and stores what was streamed.
     async with aclosing(live_turns.live_turn_events(run)) as batches:

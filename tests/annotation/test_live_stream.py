@@ -574,6 +574,20 @@ def test_a_stream_nobody_reads_is_halted_like_a_disconnect(model_server, monkeyp
     assert Assignment.objects.get(pk=assignment_id).status == Assignment.Status.SKIPPED
 
 
+def test_the_stream_also_works_under_wsgi(model_server):
+    """Django's WSGI handler runs the view on one event loop and reads the response on another."""
+    model_server.fallback = quick_by_seed
+    live = Live(version_at(model_server.base_url))
+    client = Client(HTTP_AUTHORIZATION=f"Token {live.token}")
+
+    response = client.post(live.path, {}, content_type="application/json")
+
+    assert response.status_code == 200
+    blocks = b"".join(response).decode().strip().split("\n\n")
+    names = [block.splitlines()[0].removeprefix("event: ") for block in blocks]
+    assert names[0] == "start" and names[-1] == "ready" and names.count("done") == 2
+
+
 def test_only_the_owner_may_stream_and_cookie_logins_need_csrf(model_server):
     model_server.fallback = quick_by_seed
     live = Live(version_at(model_server.base_url))
