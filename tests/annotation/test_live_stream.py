@@ -561,7 +561,9 @@ def test_a_stream_nobody_reads_is_halted_like_a_disconnect(model_server, monkeyp
         open_turn = live_turns.db_step(sessions.turn_stream_open)
         plan = await open_turn(conversation=live.session, on_drawn=run.begin_soon)
         run.attach(plan)
-        await asyncio.sleep(2)
+        await asyncio.sleep(0.6)  # past the grace: the halt has begun
+        assert run._halting is not None, "nobody read the events, yet the run goes on"
+        await asyncio.wait_for(asyncio.shield(run._halting), timeout=20)
         return plan.assignment_id
 
     assignment_id = asyncio.run(open_and_walk_away())
