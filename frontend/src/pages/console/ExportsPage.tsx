@@ -10,7 +10,7 @@ import type {
   Role,
 } from "../../api/types";
 import { FieldError } from "../../components/FieldError";
-import { Field, fieldErrorsOf, fieldId, formMessage, invalidProps, LoadError, POLL_MS, ProgressBar, useLoad, when } from "./common";
+import { Field, fieldErrorsOf, fieldId, formMessage, FormOutcome, invalidProps, LoadError, POLL_MS, ProgressBar, useLoad, when } from "./common";
 
 const FORMATS: { value: ExportFormat; label: string }[] = [
   { value: "trl-preference", label: "TRL preference (prompt, chosen, rejected)" },
@@ -388,16 +388,7 @@ export function ExportForm({ slug, onCreated }: { slug: string; onCreated: (snap
         </div>
       </fieldset>
 
-      {message && (
-        <p role="alert" className="error">
-          {message}
-        </p>
-      )}
-      {created && (
-        <p role="status" className="notice">
-          {created}
-        </p>
-      )}
+      <FormOutcome error={message} notice={created} />
       <button type="submit" className="primary" disabled={busy} aria-busy={busy}>
         {busy ? "Starting…" : "Create export"}
       </button>

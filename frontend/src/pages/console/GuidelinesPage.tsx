@@ -3,7 +3,7 @@ import { errorMessage, type FieldErrors } from "../../api";
 import { consoleApi } from "../../api/console";
 import type { GuidelinesVersion, ProjectSettings } from "../../api/types";
 import { FieldError } from "../../components/FieldError";
-import { fieldErrorsOf, formMessage, invalidProps, LoadError, useLoad, when } from "./common";
+import { fieldErrorsOf, formMessage, FormOutcome, invalidProps, LoadError, useLoad, when } from "./common";
 
 interface GuidelinesPageProps {
   slug: string;
@@ -86,16 +86,7 @@ export function GuidelinesEditor({ slug, initial }: { slug: string; initial: Loa
           {...invalidProps("guidelines-text", errors.guidelines)}
         />
         <FieldError id="guidelines-text-error" messages={errors.guidelines} />
-        {message && (
-          <p role="alert" className="error">
-            {message}
-          </p>
-        )}
-        {saved && (
-          <p role="status" className="notice">
-            {saved}
-          </p>
-        )}
+        <FormOutcome error={message} notice={saved} />
         <div className="submit-row">
           <button type="submit" className="primary" disabled={busy} aria-busy={busy}>
             {busy ? "Saving…" : "Save as a new version"}

@@ -2,6 +2,7 @@ import { useState, type FormEvent } from "react";
 import { api, ApiError, errorMessage, type FieldErrors } from "../../api";
 import type { ModelVersion, Round, RoundCreateRequest } from "../../api/types";
 import { FieldError } from "../../components/FieldError";
+import { FormOutcome } from "./common";
 
 interface RoundCreateFormProps {
   slug: string;
@@ -193,16 +194,7 @@ export function RoundCreateForm({ slug, versions, versionsError, onCreated }: Ro
       </fieldset>
       <FieldError id="round-sampling_params-error" messages={errors.sampling_params} />
 
-      {message && (
-        <p role="alert" className="error">
-          {message}
-        </p>
-      )}
-      {created && (
-        <p role="status" className="notice">
-          {created}
-        </p>
-      )}
+      <FormOutcome error={message} notice={created} />
       <button type="submit" className="primary" disabled={busy} aria-busy={busy}>
         {busy ? "Creating…" : "Create round"}
       </button>

@@ -3,7 +3,7 @@ import { errorMessage, type FieldErrors } from "../../api";
 import { consoleApi } from "../../api/console";
 import type { InterfaceKind, ProjectSettings, ProjectSettingsChange, ScaleKind } from "../../api/types";
 import { FieldError } from "../../components/FieldError";
-import { duration, Field, fieldErrorsOf, formMessage, invalidProps, LoadError, useLoad } from "./common";
+import { duration, Field, fieldErrorsOf, formMessage, FormOutcome, invalidProps, LoadError, useLoad } from "./common";
 
 const SCALES: { kind: ScaleKind; label: string; description: string }[] = [
   {
@@ -331,16 +331,7 @@ export function SettingsForm({ slug, settings }: { slug: string; settings: Proje
         {(props) => <input {...props} value={values.rating_aspects} onChange={(e) => set({ rating_aspects: e.target.value })} />}
       </Field>
 
-      {message && (
-        <p role="alert" className="error">
-          {message}
-        </p>
-      )}
-      {saved && (
-        <p role="status" className="notice">
-          {saved}
-        </p>
-      )}
+      <FormOutcome error={message} notice={saved} />
       <div className="submit-row">
         <button type="submit" className="primary" disabled={busy} aria-busy={busy}>
           {busy ? "Saving…" : "Save settings"}

@@ -14,6 +14,7 @@ import {
   Field,
   fieldErrorsOf,
   formMessage,
+  FormOutcome,
   isUnder,
   KIND_TEXT,
   LoadError,
@@ -234,16 +235,7 @@ export function StartJobForm({ slug, onStarted, onAuthProblem }: StartJobFormPro
       >
         {(props) => <textarea {...props} rows={4} spellCheck={false} value={config} onChange={(e) => setConfig(e.target.value)} />}
       </Field>
-      {message && (
-        <p role="alert" className="error">
-          {message}
-        </p>
-      )}
-      {created && (
-        <p role="status" className="notice">
-          {created}
-        </p>
-      )}
+      <FormOutcome error={message} notice={created} />
       <button type="submit" className="primary" disabled={busy} aria-busy={busy}>
         {busy ? "Starting…" : "Start job"}
       </button>

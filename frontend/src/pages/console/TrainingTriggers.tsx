@@ -14,6 +14,7 @@ import {
   Field,
   fieldErrorsOf,
   formMessage,
+  FormOutcome,
   invalidProps,
   isUnder,
   JOB_KINDS,
@@ -655,16 +656,7 @@ function TriggerForm(props: TriggerFormProps) {
         ))}
       </details>
 
-      {message && (
-        <p role="alert" className="error">
-          {message}
-        </p>
-      )}
-      {saved && (
-        <p role="status" className="notice">
-          {saved}
-        </p>
-      )}
+      <FormOutcome error={message} notice={saved} />
       <div className="submit-row">
         <button type="submit" className="primary" disabled={busy} aria-busy={busy}>
           {busy ? busyLabel : submitLabel}

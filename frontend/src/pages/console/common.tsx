@@ -94,6 +94,24 @@ export function formMessage(detail: string, errors: FieldErrors, shown: (field: 
   return [detail, ...extra].join(" ");
 }
 
+/** A form's outcome under its submit row: the error in words, or what was done. */
+export function FormOutcome({ error, notice }: { error?: string | null; notice?: string | null }) {
+  return (
+    <>
+      {error && (
+        <p role="alert" className="error">
+          {error}
+        </p>
+      )}
+      {notice && (
+        <p role="status" className="notice">
+          {notice}
+        </p>
+      )}
+    </>
+  );
+}
+
 /** The field errors of a failure (none for a network error or a refusal without fields). */
 export const fieldErrorsOf = (error: unknown): FieldErrors => (error instanceof ApiError ? error.fieldErrors : {});
 
