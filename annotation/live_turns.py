@@ -79,7 +79,6 @@ async def live_turn_events(run: "TurnRun") -> AsyncIterator[list[Event]]:
     plan = run.plan
     assert plan is not None, "attach the stored pair first"
     try:
-        run.reading = True
         run.watch()
         yield [("start", {"turn": plan.turn_id, "assignment": assignment_data(plan.assignment)})]
         while batch := await run.next_batch():
@@ -182,6 +181,8 @@ class TurnRun:
             self._unread_halt = asyncio.ensure_future(self.halt("disconnect"))
 
     def watch(self) -> None:
+        """The events are being read: look out for a judgment made meanwhile."""
+        self.reading = True
         self.tasks.append(asyncio.create_task(self._watch()))
 
     async def abort(self) -> None:
@@ -195,7 +196,7 @@ class TurnRun:
 
         ``self.reason`` then says why.
         """
-        loop = asyncio.get_running_loop()
+        loop = self.loop
         while not self.reason:
             quiet_until = loop.time() + settings.LIVE_STREAM_KEEPALIVE_SECONDS
             try:

@@ -18,7 +18,7 @@ from django.db.models import Count, OuterRef, Q, Subquery
 from django.db.models.functions import Substr
 from django.utils import timezone
 
-from models_serving.client import Candidate, SamplingParams, ServerConfig
+from models_serving.client import Candidate, ServerConfig
 from models_serving.models import ModelVersion
 from models_serving.selectors import model_version_list, server_config_for
 
@@ -177,21 +177,17 @@ class LiveDraw:
 
 @dataclass(frozen=True)
 class LiveCandidate:
-    """One candidate to stream: its placeholder Completion, its blind label, how to sample it."""
+    """One streamed candidate: its placeholder Completion, its blind label, its draw."""
 
     completion_id: int
     label: str
-    server: ServerConfig
-    params: SamplingParams
-    seed: int
-    draw_index: int  # its place in LiveDraw.draws
+    draw_index: int  # its place in LiveDraw.draws: the server and seed it samples with
 
 
 @dataclass(frozen=True)
 class LiveTurnPlan:
     turn_id: int
     assignment_id: int
-    messages: list[dict]
     candidates: list[LiveCandidate]  # in label order: A, B
     assignment: dict  # assignment_display(), contents still empty
     draw: LiveDraw
@@ -233,20 +229,12 @@ def turn_stream_open(
         assignment = _turn_pair_for_owner(turn, completions, conversation.owner_id, rng)
     index_of = {c.pk: i for i, c in enumerate(completions)}
     candidates = [
-        LiveCandidate(
-            completion_id=cid,
-            label=LABELS[position],
-            server=drawn[index_of[cid]][0],
-            params=drawn[index_of[cid]][0].default_sampling,
-            seed=drawn[index_of[cid]][1],
-            draw_index=index_of[cid],
-        )
+        LiveCandidate(completion_id=cid, label=LABELS[position], draw_index=index_of[cid])
         for position, cid in enumerate(assignment.shown_order)
     ]
     return LiveTurnPlan(
         turn_id=turn.pk,
         assignment_id=assignment.pk,
-        messages=draw.messages,
         candidates=candidates,
         assignment=assignment_display(assignment),
         draw=draw,
