@@ -101,9 +101,6 @@ class ServerConfig:
     max_retries: int = 2
     retry_backoff: float = 0.5  # first retry's delay in seconds, doubled for each next one
     duplicate_retries: int = 2  # redraws of a candidate whose text repeats an earlier one
-    # Ask for token usage at the end of a stream (vLLM, OpenAI); `transformers serve` sends it
-    # anyway and warns about the field, so it is left out there.
-    stream_usage: bool = True
     default_sampling: SamplingParams = SamplingParams()
     endpoint_id: int | None = None  # the ModelEndpoint / ModelVersion rows, when built from them
     version_id: int | None = None
@@ -219,10 +216,11 @@ class ChatClient:
             "messages": list(messages),
             "seed": seed,
             "stream": True,
+            # Token usage at the end of the stream. vLLM and OpenAI send it only when asked, and
+            # so does `transformers serve` since 5.x (4.x sent it anyway, warning of the field).
+            "stream_options": {"include_usage": True},
             **params.as_dict(),
         }
-        if self.config.stream_usage:
-            body["stream_options"] = {"include_usage": True}
         with _typed_errors(self._where):
             return await self._client.post(
                 "/chat/completions",

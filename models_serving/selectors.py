@@ -44,7 +44,6 @@ def server_config_for(version: ModelVersion) -> ServerConfig:
         connect_timeout=settings.MODEL_CONNECT_TIMEOUT,
         read_timeout=settings.MODEL_READ_TIMEOUT,
         default_sampling=SamplingParams(**endpoint.default_sampling_params),
-        stream_usage=endpoint.kind != ModelEndpoint.Kind.TRANSFORMERS_SERVE,
         endpoint_id=endpoint.pk,
         version_id=version.pk,
     )

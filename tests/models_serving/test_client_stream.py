@@ -52,12 +52,6 @@ def test_deltas_then_the_finish_reason_and_usage(model_server):
     assert request["stream_options"] == {"include_usage": True}
 
 
-def test_stream_usage_is_not_asked_of_servers_that_ignore_it(model_server):
-    model_server.then(stream_reply("hi"))
-    collect(config(model_server.base_url, stream_usage=False))
-    assert "stream_options" not in model_server.requests[0]
-
-
 def test_a_503_before_the_first_token_is_retried(model_server):
     model_server.then(Reply(status=503, body={"error": "loading"}), stream_reply("ok"))
     assert collect(config(model_server.base_url))[0] == "ok"
