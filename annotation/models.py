@@ -1,8 +1,12 @@
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
 from .likert import ScalePoint, scale_points
+
+# A live turn streams this many replies at most, side by side (labels A-D).
+LIVE_MAX_CANDIDATES = 4
 
 
 class Role(models.TextChoices):
@@ -151,6 +155,11 @@ class Conversation(models.Model):
         blank=True,
         related_name="conversations",
         help_text="Live candidates are sampled from these in turn; set at session start.",
+    )
+    candidates_per_turn = models.PositiveSmallIntegerField(
+        default=2,
+        validators=[MinValueValidator(2), MaxValueValidator(LIVE_MAX_CANDIDATES)],
+        help_text="Replies streamed per turn: two are compared on the scale, more ranked.",
     )
     created_at = models.DateTimeField(default=timezone.now)
 

@@ -1,7 +1,7 @@
 from rest_framework import serializers
 
 from .answers import FLAGS, LABELS
-from .models import Interface, Project, Role
+from .models import LIVE_MAX_CANDIDATES, Interface, Project, Role
 
 INT32_MAX = 2**31 - 1  # PositiveIntegerField columns
 INT64_MAX = 2**63 - 1  # BigIntegerField columns
@@ -314,6 +314,13 @@ class SessionStartSerializer(serializers.Serializer):
         help_text="Researchers only: the versions live candidates are sampled from (default: "
         "the project's buffer version, else the newest enabled one). Never shown to annotators.",
     )
+    candidates_per_turn = serializers.IntegerField(
+        min_value=2,
+        max_value=LIVE_MAX_CANDIDATES,
+        default=2,
+        help_text="Replies streamed per turn: 2 are compared on the project's scale, "
+        f"3 to {LIVE_MAX_CANDIDATES} are ranked best to worst.",
+    )
 
 
 class SessionMessageSerializer(serializers.Serializer):
@@ -332,6 +339,7 @@ class SessionSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     project = serializers.SlugField()
     status = serializers.ChoiceField(choices=["open", "ended"])
+    candidates_per_turn = serializers.IntegerField()
     messages = SessionMessageSerializer(many=True)
     turn = SessionTurnSerializer(allow_null=True)
 

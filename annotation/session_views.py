@@ -65,6 +65,7 @@ class SessionStartView(APIView):
             owner=request.user,
             system=data.validated_data["system"],
             model_versions=versions,
+            candidates_per_turn=data.validated_data["candidates_per_turn"],
         )
         return _session_response(conversation, status.HTTP_201_CREATED)
 

@@ -25,9 +25,11 @@ from models_serving.selectors import model_version_list, server_config_for
 from . import services
 from .answers import LABELS
 from .models import (
+    LIVE_MAX_CANDIDATES,
     Assignment,
     Completion,
     Conversation,
+    Interface,
     Judgment,
     Message,
     Project,
@@ -41,7 +43,6 @@ from .selectors import assignment_display
 # A live turn is held for its owner, not leased from a shared pool.
 LIVE_TURN_HOLD = timedelta(days=7)
 MAX_CANDIDATES = 8
-LIVE_CANDIDATES = 2  # streamed side by side, labelled A and B
 # A streamed candidate not finished yet: created empty, filled in when its stream ends. Cut
 # ones get their own finish_reason ("judged", "disconnect", ...), so this state is never final.
 STREAMING = Q(incomplete=True, finish_reason="")
@@ -57,11 +58,22 @@ def session_start(
     owner: AbstractBaseUser,
     system: str = "",
     model_versions: Sequence[ModelVersion] | None = None,
+    candidates_per_turn: int = 2,
 ) -> Conversation:
-    """Open a session; it samples ``model_versions`` (default: ``session_default_versions``)."""
+    """Open a session; it samples ``model_versions`` (default: ``session_default_versions``).
+
+    Each turn streams ``candidates_per_turn`` replies: two are judged on the project's
+    pairwise scale, three or more are ranked best to worst (the best continues).
+    """
+    if not 2 <= candidates_per_turn <= LIVE_MAX_CANDIDATES:
+        raise services.InvalidInput(
+            "candidates_per_turn", f"ask for 2 to {LIVE_MAX_CANDIDATES} replies per turn"
+        )
     versions = session_default_versions(project) if model_versions is None else model_versions
     with transaction.atomic():
-        conversation = Conversation.objects.create(project=project, owner=owner)
+        conversation = Conversation.objects.create(
+            project=project, owner=owner, candidates_per_turn=candidates_per_turn
+        )
         conversation.model_versions.set(versions)
         if system:
             head = Message.objects.create(conversation=conversation, role="system", content=system)
@@ -147,10 +159,11 @@ def turn_attach_candidates(
 def session_continue_from(judgment: Judgment) -> None:
     """After a live turn is judged, the chosen reply joins the conversation.
 
-    A tie or "both bad" continues from the reply shown first, so the session can go on;
-    the judgment itself still records that nothing was preferred. A reply judged while it
-    still streams is copied as stored so far; ``live_candidate_save`` then gives the message
-    the candidate's final text, and the next message waits for that (``_reply_still_streaming``).
+    A ranked turn continues from the reply ranked first. A tie or "both bad" continues from
+    the reply shown first, so the session can go on; the judgment itself still records that
+    nothing was preferred. A reply judged while it still streams is copied as stored so far;
+    ``live_candidate_save`` then gives the message the candidate's final text, and the next
+    message waits for that (``_reply_still_streaming``).
     """
     prompt = judgment.task.prompt
     if prompt.conversation_id is None:
@@ -188,7 +201,7 @@ class LiveCandidate:
 class LiveTurnPlan:
     turn_id: int
     assignment_id: int
-    candidates: list[LiveCandidate]  # in label order: A, B
+    candidates: list[LiveCandidate]  # in label order: A, B, ...
     assignment: dict  # assignment_display(), contents still empty
     draw: LiveDraw
 
@@ -216,8 +229,9 @@ def turn_stream_open(
         conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
         _require_open(conversation)
         turn = _turn_open_for_candidates(conversation, regenerate=regenerate)
-        # Candidate i samples version i mod n: with two versions, one candidate each.
-        drawn = [(servers[i % len(servers)], rng.randrange(2**31)) for i in range(LIVE_CANDIDATES)]
+        # Candidate i samples version i mod n: with two versions, they alternate.
+        k = conversation.candidates_per_turn
+        drawn = [(servers[i % len(servers)], rng.randrange(2**31)) for i in range(k)]
         draw = LiveDraw(messages=list(turn.messages), draws=drawn)
         if on_drawn is not None:
             on_drawn(draw)
@@ -282,9 +296,17 @@ def _turn_pair_for_owner(
     owner_id: int,
     rng: random.Random | None,
 ) -> Assignment:
-    """A live-turn task over ``completions``, held for the session's owner in random order."""
+    """A live-turn task over ``completions``, held for the session's owner in random order.
+
+    Two are compared on the project's scale; more are ranked.
+    """
     task = Task.objects.create(
-        project_id=turn.project_id, prompt=turn, kind=Task.Kind.LIVE_TURN, overlap=1, slots_taken=1
+        project_id=turn.project_id,
+        prompt=turn,
+        kind=Task.Kind.LIVE_TURN,
+        interface=Interface.PAIRWISE if len(completions) == 2 else Interface.RANKING,
+        overlap=1,
+        slots_taken=1,
     )
     TaskCandidate.objects.bulk_create(
         TaskCandidate(task=task, completion=c, position=i) for i, c in enumerate(completions)
@@ -436,6 +458,7 @@ def session_display(conversation: Conversation) -> dict:
         "id": conversation.pk,
         "project": conversation.project.slug,
         "status": conversation.status,
+        "candidates_per_turn": conversation.candidates_per_turn,
         "messages": [{"id": m.pk, "role": m.role, "content": m.content} for m in path],
         "turn": None
         if turn is None

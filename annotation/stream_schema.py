@@ -7,9 +7,10 @@ types cover the stream too (``components["schemas"]["LiveStreamDelta"]``, ...).
 PATH = "/api/v1/sessions/{session_id}/stream/"
 
 DESCRIPTION = """\
-Draws two candidates for the session's open turn and streams them side by side as
-`text/event-stream`, blind: labels A and B only. Each event is `event: <name>` and
-`data: <JSON>`:
+Draws the session's `candidates_per_turn` candidates (2 to 4, set when the session starts)
+for its open turn and streams them side by side as `text/event-stream`, blind: labels A, B,
+... only. Two are judged on the project's pairwise scale; three or more are ranked (the
+assignment's `interface` is `ranking`). Each event is `event: <name>` and `data: <JSON>`:
 
 - `start` (LiveStreamStart): the pair exists and may be judged at once through
   `POST /api/v1/assignments/{assignment.id}/judgment/`; contents are still empty.
@@ -110,7 +111,7 @@ def add_session_stream(result: dict, generator, request, public) -> dict:
     result.setdefault("paths", {})[PATH] = {
         "post": {
             "operationId": "v1_sessions_stream_create",
-            "summary": "Stream the open turn's two candidates (server-sent events)",
+            "summary": "Stream the open turn's candidates (server-sent events)",
             "description": DESCRIPTION,
             "parameters": [
                 {

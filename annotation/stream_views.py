@@ -27,12 +27,13 @@ from .access import AccessDenied, access_conversation_by_id
 async def session_stream(request: HttpRequest, session_id: int) -> HttpResponseBase:
     """``POST /api/v1/sessions/<id>/stream/`` with ``{"regenerate": false}``: stream the turn.
 
-    Draws K=2 candidates for the session's open turn and streams them side by side as
-    ``text/event-stream``; the events are listed in annotation/live_turns.py. Before the stream
-    starts, errors are JSON like the rest of the API: 403 (not logged in, or no CSRF token),
-    404 (not the caller's session), 400 (bad body), 409 (the turn is not waiting for
-    candidates: write a message, judge, or send ``regenerate: true`` to redraw an unjudged
-    pair; or the session's model is switched off). Only the session's owner may stream it.
+    Draws the session's K candidates (``candidates_per_turn``) for its open turn and streams
+    them side by side as ``text/event-stream``; the events are listed in
+    annotation/live_turns.py. Before the stream starts, errors are JSON like the rest of the
+    API: 403 (not logged in, or no CSRF token), 404 (not the caller's session), 400 (bad body),
+    409 (the turn is not waiting for candidates: write a message, judge, or send
+    ``regenerate: true`` to redraw an unjudged pair; or the session's model is switched off).
+    Only the session's owner may stream it.
     """
     if request.method != "POST":
         response = _error(405, f'Method "{request.method}" not allowed.')

@@ -701,6 +701,75 @@ def test_two_versions_are_sampled_one_each(model_server):
     assert b"second-model" not in raw
 
 
+def test_three_replies_per_turn_stream_side_by_side_are_ranked_and_the_best_continues(
+    model_server,
+):
+    model_server.fallback = quick_by_seed
+    live = Live(version_at(model_server.base_url))
+    second = version_at(model_server.base_url, model_name="second-model")
+    live.session.model_versions.add(second)
+    Conversation.objects.filter(pk=live.session.pk).update(candidates_per_turn=3)
+
+    status, events, raw = asyncio.run(stream_all(live))
+
+    assert status == 200 and events[-1][0] == "ready", events[-1]
+    assignment = events[-1][1]["assignment"]
+    assert assignment["interface"] == "ranking"
+    assert [c["label"] for c in assignment["candidates"]] == ["A", "B", "C"]
+    assert set(dones(events)) == {"A", "B", "C"}
+    streamed = {label: "" for label in "ABC"}
+    for name, data in events:
+        if name == "delta":
+            streamed[data["label"]] += data["text"]
+    shown = {c["label"]: c["content"] for c in assignment["candidates"]}
+    assert shown == streamed and len(set(shown.values())) == 3
+    # Versions alternate over the candidates: 2 of the first, 1 of the second.
+    completions = Completion.objects.filter(prompt=live.turn)
+    by_version = sorted(completions.values_list("model_version_id", flat=True))
+    assert by_version.count(second.pk) == 1 and len(by_version) == 3
+    assert b"second-model" not in raw and SECRET_MODEL.encode() not in raw
+
+    api = live.api()
+    refused = api.post(
+        f"/api/v1/assignments/{assignment['id']}/judgment/",
+        {"choice": 1, "idempotency_key": "wrong-kind"},
+        format="json",
+    )
+    assert refused.status_code == 400 and "choice" in refused.json()["errors"]
+    judged = api.post(
+        f"/api/v1/assignments/{assignment['id']}/judgment/",
+        {"ranking": ["C", "A", "B"], "idempotency_key": "ranked-turn"},
+        format="json",
+    )
+    assert judged.status_code == 201, judged.content
+    state = live.state()
+    assert state["candidates_per_turn"] == 3 and state["turn"]["state"] == "judged"
+    assert state["messages"][-1] == {
+        "id": state["messages"][-1]["id"],
+        "role": "assistant",
+        "content": shown["C"],
+    }
+
+
+def test_replies_per_turn_are_chosen_at_session_start_and_checked(model_server):
+    project = ProjectFactory(slug="live-k")
+    version_at(model_server.base_url)
+    annotator = APIClient()
+    annotator.force_authenticate(member(project, Role.ANNOTATOR))
+    url = "/api/v1/projects/live-k/sessions/"
+
+    made = annotator.post(url, {"candidates_per_turn": 4}, format="json")
+    assert made.status_code == 201 and made.json()["candidates_per_turn"] == 4
+    assert Conversation.objects.get(pk=made.json()["id"]).candidates_per_turn == 4
+    plain = annotator.post(url, {}, format="json")
+    assert plain.json()["candidates_per_turn"] == 2
+    for bad in (1, 5, "three", None):
+        answer = annotator.post(url, {"candidates_per_turn": bad}, format="json")
+        assert answer.status_code == 400, (bad, answer.content)
+        assert "candidates_per_turn" in answer.json()["errors"]
+    assert Conversation.objects.filter(project=project).count() == 2
+
+
 def test_a_reply_judged_mid_stream_blocks_the_next_message_until_it_is_stored(model_server):
     live = Live(version_at(model_server.base_url))
     plan = sessions.turn_stream_open(conversation=live.session)

@@ -252,3 +252,51 @@ def test_model_down_shows_a_clear_message_and_keeps_the_message(
     expect(page.get_by_test_id("stream-state-A")).to_contain_text("Finished", timeout=60_000)
     expect(page.get_by_test_id("stream-state-B")).to_contain_text("Finished", timeout=60_000)
     assert Prompt.objects.filter(conversation__project=project).count() == 1
+
+
+def test_three_replies_per_message_are_ranked_and_the_best_continues(
+    asgi_server, local_model, browser_page
+):
+    from playwright.sync_api import expect
+
+    project = ProjectFactory(slug="chat-three")
+    project.buffer_model_version = _tiny_version(local_model)
+    project.save(update_fields=["buffer_model_version"])
+    member(project, username="ann")
+    page = browser_page
+    login(page, asgi_server, "ann")
+    page.goto(f"{asgi_server}/chat")
+    page.get_by_label("Replies per message").select_option("3")
+    page.get_by_role("button", name="Start a new conversation").click()
+    expect(page).to_have_url(re.compile(r"/chat/\d+$"))
+    session = Conversation.objects.get()
+    assert session.candidates_per_turn == 3
+
+    page.get_by_label("Your message").fill("Name three colours.")
+    page.get_by_label("Your message").press("Enter")
+    expect(page.get_by_role("heading", name="Rank the replies, best first")).to_be_visible()
+    for label in "ABC":
+        expect(page.get_by_test_id(f"stream-state-{label}")).to_contain_text(
+            "Finished", timeout=60_000
+        )
+    shoot(page, "chat-three-replies")
+    # Keyboard: focus response C in the ranking and move it to the top, then submit.
+    item = page.get_by_test_id("rank-item-C")
+    item.focus()
+    page.keyboard.press("Alt+ArrowUp")
+    page.keyboard.press("Alt+ArrowUp")
+    expect(page.get_by_test_id("rank-item-C")).to_have_attribute(
+        "aria-label", "Response C, rank 1 of 3"
+    )
+    page.get_by_role("button", name="Submit").click()
+
+    _wait_for(lambda: Judgment.objects.count() == 1, page, "the ranking")
+    judgment = Judgment.objects.get()
+    assert judgment.kind == "ranking" and judgment.ranking[0] == judgment.shown_order[2]
+    assert judgment.chosen_id == judgment.shown_order[2]
+    winner = Completion.objects.get(pk=judgment.chosen_id)
+    transcript = page.get_by_role("list", name="Conversation")
+    expect(transcript.get_by_test_id("chat-message")).to_have_count(2)
+    session.refresh_from_db()
+    assert session.head.completion_id == winner.pk
+    assert Completion.objects.filter(prompt__conversation=session).count() == 3

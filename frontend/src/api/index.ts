@@ -36,7 +36,8 @@ export const api = {
     request<Judgment>("POST", `/api/v1/assignments/${assignmentId}/judgment/`, judgment),
 
   sessions: (slug: string) => request<SessionSummary[]>("GET", `${project(slug)}/sessions/`),
-  startSession: (slug: string) => request<Session>("POST", `${project(slug)}/sessions/`, {}),
+  startSession: (slug: string, candidatesPerTurn = 2) =>
+    request<Session>("POST", `${project(slug)}/sessions/`, { candidates_per_turn: candidatesPerTurn }),
   session: (sessionId: number) => request<Session>("GET", `/api/v1/sessions/${sessionId}/`),
   sendMessage: (sessionId: number, content: string) =>
     request<Session>("POST", `/api/v1/sessions/${sessionId}/turns/`, { content }),

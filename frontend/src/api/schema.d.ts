@@ -724,10 +724,11 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Stream the open turn's two candidates (server-sent events)
-         * @description Draws two candidates for the session's open turn and streams them side by side as
-         *     `text/event-stream`, blind: labels A and B only. Each event is `event: <name>` and
-         *     `data: <JSON>`:
+         * Stream the open turn's candidates (server-sent events)
+         * @description Draws the session's `candidates_per_turn` candidates (2 to 4, set when the session starts)
+         *     for its open turn and streams them side by side as `text/event-stream`, blind: labels A, B,
+         *     ... only. Two are judged on the project's pairwise scale; three or more are ranked (the
+         *     assignment's `interface` is `ranking`). Each event is `event: <name>` and `data: <JSON>`:
          *
          *     - `start` (LiveStreamStart): the pair exists and may be judged at once through
          *       `POST /api/v1/assignments/{assignment.id}/judgment/`; contents are still empty.
@@ -1601,6 +1602,7 @@ export interface components {
             id: number;
             project: string;
             status: components["schemas"]["SessionStatusEnum"];
+            candidates_per_turn: number;
             messages: components["schemas"]["SessionMessage"][];
             turn: components["schemas"]["SessionTurn"] | null;
         };
@@ -1614,6 +1616,11 @@ export interface components {
             system?: string;
             /** @description Researchers only: the versions live candidates are sampled from (default: the project's buffer version, else the newest enabled one). Never shown to annotators. */
             model_version_ids?: number[];
+            /**
+             * @description Replies streamed per turn: 2 are compared on the project's scale, 3 to 4 are ranked best to worst.
+             * @default 2
+             */
+            candidates_per_turn?: number;
         };
         /**
          * @description * `open` - open

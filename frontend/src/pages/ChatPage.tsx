@@ -18,6 +18,12 @@ export function ChatPage({ sessionId, onAuthProblem }: ChatPageProps) {
 }
 
 const PROJECT_KEY = "arbiter.chat.project";
+const REPLIES_KEY = "arbiter.chat.replies";
+
+function rememberedReplies(): number {
+  const value = Number(localStorage.getItem(REPLIES_KEY));
+  return value >= 2 && value <= 4 ? value : 2;
+}
 
 type Load<T> = { status: "loading" } | { status: "failed"; error: unknown } | { status: "ready"; value: T };
 
@@ -27,6 +33,7 @@ function ChatList({ onAuthProblem }: { onAuthProblem: () => void }) {
   const [sessions, setSessions] = useState<Load<SessionSummary[]>>({ status: "loading" });
   const [starting, setStarting] = useState(false);
   const [startError, setStartError] = useState<string | null>(null);
+  const [replies, setReplies] = useState(rememberedReplies);
 
   const failed = useCallback(
     (error: unknown) => {
@@ -74,7 +81,7 @@ function ChatList({ onAuthProblem }: { onAuthProblem: () => void }) {
     setStarting(true);
     setStartError(null);
     try {
-      const session = await api.startSession(slug);
+      const session = await api.startSession(slug, replies);
       navigate(chatPath(session.id));
     } catch (error) {
       setStartError(`Could not start a conversation: ${errorMessage(error)}`);
@@ -112,8 +119,8 @@ function ChatList({ onAuthProblem }: { onAuthProblem: () => void }) {
     <main className="page chat-list">
       <h1>Live chat</h1>
       <p className="hint">
-        Chat with the model: for each of your messages two replies are written side by side, you judge which is
-        better, and the conversation goes on from the better one.
+        Chat with the model: for each of your messages two (or more) replies are written side by side, you judge
+        which is better (or rank them), and the conversation goes on from the best one.
       </p>
       {projects.value.length > 1 && (
         <div className="chat-project">
@@ -134,6 +141,27 @@ function ChatList({ onAuthProblem }: { onAuthProblem: () => void }) {
           </select>
         </div>
       )}
+      <div className="chat-replies">
+        <label htmlFor="chat-replies">Replies per message</label>
+        <select
+          id="chat-replies"
+          value={replies}
+          onChange={(event) => {
+            setReplies(Number(event.target.value));
+            localStorage.setItem(REPLIES_KEY, event.target.value);
+          }}
+          aria-describedby="chat-replies-hint"
+        >
+          {[2, 3, 4].map((k) => (
+            <option key={k} value={k}>
+              {k}
+            </option>
+          ))}
+        </select>
+        <span id="chat-replies-hint" className="hint">
+          Two are compared on the scale; three or four are ranked best to worst.
+        </span>
+      </div>
       <div className="submit-row">
         <button type="button" className="primary" onClick={() => void start()} disabled={starting || !slug}>
           {starting ? "Starting…" : "Start a new conversation"}

@@ -50,6 +50,7 @@ function session(overrides: Partial<Session> = {}): Session {
     id: 4,
     project: "helpfulness",
     status: "open",
+    candidates_per_turn: 2,
     messages: [{ id: 1, role: "user", content: "Hi there" }],
     turn: { id: 9, state: "awaiting_candidates", assignment: null },
     ...overrides,
@@ -165,6 +166,65 @@ describe("LiveChat stream view", () => {
     await waitFor(() => expect(sentBodies(fetchMock, "POST", STREAM)).toHaveLength(2));
     expect(screen.getByText("And then?")).toBeTruthy();
     expect(screen.getByRole("status").textContent).toContain("Asking for two replies");
+  });
+
+  it("streams three replies, ranks them by keyboard mid-stream and sends the ranking", async () => {
+    const stream = new FakeStream();
+    const fetchMock = mockApi({
+      [`GET ${SESSION}`]: [
+        { status: 200, body: session({ candidates_per_turn: 3 }) },
+        {
+          status: 200,
+          body: session({
+            candidates_per_turn: 3,
+            messages: [
+              { id: 1, role: "user", content: "Hi there" },
+              { id: 2, role: "assistant", content: "Gamma reply" },
+            ],
+            turn: { id: 9, state: "judged", assignment: null },
+          }),
+        },
+      ],
+      [`POST ${STREAM}`]: (init) => stream.respond(init),
+      [`POST ${judgmentPath(32)}`]: {
+        status: 201,
+        body: { id: 2, kind: "ranking", choice: null, both_bad: false, created_at: "2030-01-01T00:00:00Z" },
+      },
+    });
+    renderChat();
+
+    await waitFor(() => expect(screen.getByRole("status").textContent).toContain("Asking for three replies"));
+    const three = makeAssignment(32, {
+      interface: "ranking",
+      prompt: [{ role: "user", content: "Hi there" }],
+      candidates: ["A", "B", "C"].map((label) => ({ label, content: "" })),
+    });
+    await stream.send("start", { turn: 9, assignment: three });
+    expect(screen.getByRole("heading", { name: "Rank the replies, best first" })).toBeTruthy();
+    expect(screen.queryByRole("radiogroup")).toBeNull(); // no pairwise scale for three
+    await stream.send("delta", { label: "A", text: "Alpha reply" });
+    await stream.send("delta", { label: "C", text: "Gamma reply" });
+    expect(panel("C").textContent).toContain("Gamma reply");
+    expect(screen.getByTestId("rank-item-C").textContent).toContain("Gamma reply");
+    expect(streamState("B")).toContain("Writing…");
+
+    // Move C to the top with Alt+Up twice, then submit with Enter while B still streams.
+    const itemC = screen.getByTestId("rank-item-C");
+    itemC.focus();
+    fireEvent.keyDown(itemC, { key: "ArrowUp", altKey: true });
+    fireEvent.keyDown(screen.getByTestId("rank-item-C"), { key: "ArrowUp", altKey: true });
+    await waitFor(() =>
+      expect(screen.getByTestId("rank-item-C").getAttribute("aria-label")).toBe("Response C, rank 1 of 3"),
+    );
+    fireEvent.keyDown(document.body, { key: "Enter" });
+    await waitFor(() => expect(sentBodies(fetchMock, "POST", judgmentPath(32))).toHaveLength(1));
+    expect(sentBodies(fetchMock, "POST", judgmentPath(32))[0]).toMatchObject({ ranking: ["C", "A", "B"] });
+
+    await stream.send("stopped", { reason: "judged" });
+    await stream.close();
+    const transcript = await screen.findByRole("list", { name: "Conversation" });
+    await waitFor(() => expect(within(transcript).getAllByTestId("chat-message")).toHaveLength(2));
+    expect(transcript.textContent).toContain("Gamma reply");
   });
 
   it("says when the model is down, keeps the turn, and tries again", async () => {

@@ -16,12 +16,13 @@ import { CompletionText } from "../components/CompletionText";
 import { FieldError } from "../components/FieldError";
 import { JudgmentExtras } from "../components/JudgmentExtras";
 import { Link } from "../components/Link";
+import { Ranking } from "../components/Ranking";
 import { Scale } from "../components/Scale";
 import { stateAfterDone, StreamPair, type StreamState } from "../components/StreamPair";
-import { shouldIgnoreShortcut, useDocumentKeys } from "../keyboard";
+import { activatesNatively, shouldIgnoreShortcut, useDocumentKeys } from "../keyboard";
 import { describeApiError } from "./JudgeForm";
 
-/** The pair of the open turn as far as it has streamed; labels A/B only (blind). */
+/** The open turn's replies as far as they have streamed; labels A, B, ... only (blind). */
 interface LivePair {
   assignment: Assignment;
   texts: Record<string, string>;
@@ -56,9 +57,9 @@ interface LiveChatProps {
 }
 
 /**
- * A live multi-turn session: the annotator writes, two replies stream in side by side, the
- * annotator judges them (also while they stream), the chosen reply joins the conversation and
- * the next message continues from it.
+ * A live multi-turn session: the annotator writes, two (or up to four) replies stream in side
+ * by side, the annotator judges them on the scale or ranks them (also while they stream), the
+ * chosen reply joins the conversation and the next message continues from it.
  */
 export function LiveChat({ sessionId, onAuthProblem }: LiveChatProps) {
   const [session, setSession] = useState<Session | null>(null);
@@ -301,6 +302,10 @@ export function LiveChat({ sessionId, onAuthProblem }: LiveChatProps) {
       setShowShortcuts((shown) => !shown);
     } else if (event.key === "Escape") {
       setShowShortcuts(false);
+    } else if (event.key === "Enter" && pair?.assignment.interface === "ranking" && !activatesNatively(event.target)) {
+      // The pairwise scale handles its own Enter.
+      event.preventDefault();
+      void submit();
     }
   });
 
@@ -336,6 +341,7 @@ export function LiveChat({ sessionId, onAuthProblem }: LiveChatProps) {
   const draft = judgment?.assignmentId === pair?.assignment.id ? judgment?.draft : undefined;
   const pending = pair && draft ? answerFrom(pair.assignment, draft, 0) : null;
   const locked = saving || joining;
+  const ranked = pair?.assignment.interface === "ranking";
 
   return (
     <main className="page chat">
@@ -359,7 +365,7 @@ export function LiveChat({ sessionId, onAuthProblem }: LiveChatProps) {
               </button>
             </div>
           ) : (
-            <p role="status">{streaming ? "Asking for two replies…" : "Waiting for replies."}</p>
+            <p role="status">{streaming ? `Asking for ${replyCount(session.candidates_per_turn)} replies…` : "Waiting for replies."}</p>
           )}
           {!streaming && !streamProblem && (
             <button type="button" onClick={() => startStream(false)}>
@@ -371,7 +377,7 @@ export function LiveChat({ sessionId, onAuthProblem }: LiveChatProps) {
 
       {pair && draft && (
         <section className="live-turn" aria-labelledby="live-turn-heading">
-          <h2 id="live-turn-heading">Which reply is better?</h2>
+          <h2 id="live-turn-heading">{ranked ? "Rank the replies, best first" : "Which reply is better?"}</h2>
           {pair.assignment.project.guidelines && (
             <details className="guidelines">
               <summary>Guidelines (version {pair.assignment.guidelines_version})</summary>
@@ -379,8 +385,9 @@ export function LiveChat({ sessionId, onAuthProblem }: LiveChatProps) {
             </details>
           )}
           <p className="hint">
-            You may judge while the replies are still being written. The better reply continues the conversation
-            (after a tie or two bad replies, reply A does).
+            {ranked
+              ? "You may rank while the replies are still being written. The reply you rank first continues the conversation."
+              : "You may judge while the replies are still being written. The better reply continues the conversation (after a tie or two bad replies, reply A does)."}
           </p>
           {judgment?.restored && (
             <p className="notice" role="status">
@@ -394,28 +401,42 @@ export function LiveChat({ sessionId, onAuthProblem }: LiveChatProps) {
               state: pair.states[c.label] ?? "finished",
             }))}
           />
-          <fieldset className="choice" disabled={locked}>
-            <legend>Your judgment</legend>
-            <Scale
-              points={pair.assignment.scale}
-              value={draft.bothBad ? null : draft.choice}
-              onChange={(choice) => updateJudgment({ choice, bothBad: false })}
-              onSubmit={() => void submit()}
-              disabled={locked}
-              describedBy={failure?.fieldErrors.choice ? "choice-error" : undefined}
-            />
-            <FieldError id="choice-error" messages={failure?.fieldErrors.choice} />
-            {pair.assignment.allow_both_bad && (
-              <label className="both-bad">
-                <input
-                  type="checkbox"
-                  checked={draft.bothBad}
-                  onChange={(event) => updateJudgment({ bothBad: event.target.checked, choice: null })}
-                />
-                Both replies are bad
-              </label>
-            )}
-          </fieldset>
+          {ranked ? (
+            <fieldset className="choice" disabled={locked}>
+              <legend>Your ranking</legend>
+              <Ranking
+                candidates={pair.assignment.candidates.map((c) => ({ ...c, content: pair.texts[c.label] ?? "" }))}
+                order={draft.ranking}
+                onChange={(ranking) => updateJudgment({ ranking })}
+                disabled={locked}
+                describedBy={failure?.fieldErrors.ranking ? "ranking-error" : undefined}
+              />
+              <FieldError id="ranking-error" messages={failure?.fieldErrors.ranking} />
+            </fieldset>
+          ) : (
+            <fieldset className="choice" disabled={locked}>
+              <legend>Your judgment</legend>
+              <Scale
+                points={pair.assignment.scale}
+                value={draft.bothBad ? null : draft.choice}
+                onChange={(choice) => updateJudgment({ choice, bothBad: false })}
+                onSubmit={() => void submit()}
+                disabled={locked}
+                describedBy={failure?.fieldErrors.choice ? "choice-error" : undefined}
+              />
+              <FieldError id="choice-error" messages={failure?.fieldErrors.choice} />
+              {pair.assignment.allow_both_bad && (
+                <label className="both-bad">
+                  <input
+                    type="checkbox"
+                    checked={draft.bothBad}
+                    onChange={(event) => updateJudgment({ bothBad: event.target.checked, choice: null })}
+                  />
+                  Both replies are bad
+                </label>
+              )}
+            </fieldset>
+          )}
           <fieldset className="extras-fieldset" disabled={locked}>
             <legend className="visually-hidden">Flags and comment</legend>
             <JudgmentExtras
@@ -443,7 +464,7 @@ export function LiveChat({ sessionId, onAuthProblem }: LiveChatProps) {
               </span>
             )}
             <button type="button" onClick={() => startStream(true)} disabled={locked}>
-              Regenerate both replies
+              {ranked ? "Regenerate the replies" : "Regenerate both replies"}
             </button>
           </div>
           {failure && (
@@ -517,7 +538,7 @@ export function LiveChat({ sessionId, onAuthProblem }: LiveChatProps) {
           )}
         </div>
       )}
-      {showShortcuts && <ChatShortcuts scaleSize={pair?.assignment.scale.length ?? 5} onClose={() => setShowShortcuts(false)} />}
+      {showShortcuts && <ChatShortcuts scaleSize={pair?.assignment.scale.length ?? 5} ranked={ranked ? pair!.assignment.candidates.length : 0} onClose={() => setShowShortcuts(false)} />}
     </main>
   );
 }
@@ -528,6 +549,10 @@ function pairFrom(assignment: Assignment, state: StreamState): LivePair {
     texts: Object.fromEntries(assignment.candidates.map((c) => [c.label, c.content])),
     states: Object.fromEntries(assignment.candidates.map((c) => [c.label, state])),
   };
+}
+
+function replyCount(k: number): string {
+  return ["two", "three", "four"][k - 2] ?? String(k);
 }
 
 function streamProblemText(error: unknown): string {
@@ -545,7 +570,7 @@ const ROLE_NAMES: Record<string, string> = { system: "System", user: "You", assi
 /** The conversation so far; replies are model output, so they render as sanitised Markdown. */
 function Transcript({ messages }: { messages: SessionMessage[] }) {
   if (messages.length === 0) {
-    return <p className="hint">Write the first message; two replies will be written for you to compare.</p>;
+    return <p className="hint">Write the first message; replies will be written side by side for you to compare.</p>;
   }
   let replies = 0;
   return (
@@ -567,9 +592,16 @@ function Transcript({ messages }: { messages: SessionMessage[] }) {
   );
 }
 
-function ChatShortcuts({ scaleSize, onClose }: { scaleSize: number; onClose: () => void }) {
+/** `ranked`: how many replies are ranked (0 when two are compared on the scale). */
+function ChatShortcuts({ scaleSize, ranked, onClose }: { scaleSize: number; ranked: number; onClose: () => void }) {
+  const judging = ranked
+    ? [
+        { keys: <><kbd>Alt</kbd>+<kbd>↑</kbd>/<kbd>↓</kbd></>, action: "Move the focused reply up or down the ranking" },
+        { keys: <><kbd>1</kbd>–<kbd>{ranked}</kbd></>, action: "Move the focused reply to that rank" },
+      ]
+    : [{ keys: <><kbd>1</kbd>–<kbd>{Math.min(scaleSize, 9)}</kbd></>, action: "Choose a point on the scale (also while the replies are written)" }];
   const shortcuts = [
-    { keys: <><kbd>1</kbd>–<kbd>{Math.min(scaleSize, 9)}</kbd></>, action: "Choose a point on the scale (also while the replies are written)" },
+    ...judging,
     { keys: <kbd>Enter</kbd>, action: "Submit your judgment; in the message box, send the message" },
     { keys: <><kbd>Shift</kbd>+<kbd>Enter</kbd></>, action: "New line in the message box" },
     { keys: <kbd>?</kbd>, action: "Show or hide this list" },
