@@ -18,7 +18,6 @@ from typing import Any
 
 import krippendorff
 import numpy as np
-from statsmodels.stats import inter_rater
 
 MS_PER_HOUR = 3_600_000
 
@@ -193,6 +192,10 @@ def fleiss_kappa(judgments: Sequence[PairJudgment]) -> float | None:
     Fleiss' kappa needs the same number of raters on every task (statsmodels asserts it), so
     each shared task contributes its oldest m judgments, m being the fewest any shared task has.
     """
+    # Imported here: statsmodels brings scipy and pandas, a third of a web process's startup
+    # and of the objects every full garbage collection walks, for a report opened rarely.
+    from statsmodels.stats import inter_rater
+
     tasks = shared_tasks(judgments)
     if len(tasks) < 2:
         return None

@@ -436,6 +436,15 @@ async def annotate_submit_and_next(
 
 
 ANNOTATE = {"two_step": annotate_two_step, "submit_and_next": annotate_submit_and_next}
+# Annotators start (and open their connection) this far apart, as people do, not all in the
+# same millisecond: a burst of 32 connects lands on whichever web process wakes first (its
+# event loop accepts every pending connection at once), and keep-alive pins them there.
+JOIN_INTERVAL = 0.005
+
+
+async def _joining(delay: float, annotator) -> None:
+    await asyncio.sleep(delay)
+    await annotator
 
 
 async def run_level(
@@ -448,8 +457,8 @@ async def run_level(
     started = time.perf_counter()
     deadline = started + seconds
     annotators = [
-        ANNOTATE[mode](conn, stats, token, deadline)
-        for conn, token in zip(conns, tokens[:concurrency], strict=True)
+        _joining(index * JOIN_INTERVAL, ANNOTATE[mode](conn, stats, token, deadline))
+        for index, (conn, token) in enumerate(zip(conns, tokens[:concurrency], strict=True))
     ]
     await asyncio.gather(*annotators)
     elapsed = time.perf_counter() - started

@@ -1,4 +1,6 @@
 import asyncio
+import subprocess
+import sys
 
 from asgiref.testing import ApplicationCommunicator
 
@@ -63,3 +65,19 @@ def test_streaming_paths_go_to_the_asgi_handler_and_others_do_not(monkeypatch):
         ("wsgi", "/api/v1/sessions/12/"),
         ("wsgi", "/api/v1/assignments/next/"),
     ]
+
+
+def test_a_web_process_starts_with_its_startup_objects_frozen_and_without_statsmodels():
+    # A fresh interpreter: this test process has imported everything the other tests need.
+    script = (
+        "import gc, os, sys\n"
+        "os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'config.settings')\n"
+        "import config.asgi\n"
+        "print(gc.get_freeze_count(), 'statsmodels' in sys.modules, 'pandas' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
+    )
+    frozen, statsmodels, pandas = done.stdout.split()
+    assert int(frozen) > 50_000, "full collections would walk every startup object"
+    assert (statsmodels, pandas) == ("False", "False"), "the quality report's imports leaked"
