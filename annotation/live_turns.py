@@ -59,10 +59,6 @@ def db_step(fn: Callable[P, R]) -> Callable[P, Awaitable[R]]:
     """``fn`` as a short database step off the event loop, its connection handed back after.
 
     A stream lasts minutes; a connection held by its thread all along would starve the pool.
-    Steps run on the loop's thread pool, several at once: asgiref's default (one thread per
-    process for every "thread sensitive" call) queued the opening steps of 32 turns arriving
-    together one behind the other, and the last pair started 300 ms late. Nothing here needs
-    one thread: every step takes its connection from the pool and hands it back.
     """
 
     def step(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -72,7 +68,7 @@ def db_step(fn: Callable[P, R]) -> Callable[P, Awaitable[R]]:
             if not connection.in_atomic_block:  # a test's transaction; never a request's
                 close_old_connections()
 
-    return sync_to_async(step, thread_sensitive=False)
+    return sync_to_async(step)
 
 
 async def live_turn_events(run: "TurnRun") -> AsyncIterator[list[Event]]:
