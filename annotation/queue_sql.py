@@ -96,20 +96,62 @@ class Lease:
     max_pending: int
 
 
-def pending_leases(*, annotator_id: int, project_id: int | None, now: datetime) -> list[Lease]:
-    """The annotator's live queue leases, oldest first (live-session turns are not queue work)."""
-    sql = (
-        f"SELECT a.id, p.max_pending FROM {ASSIGNMENT} a"
+@dataclass(frozen=True)
+class QualityMix:
+    project_id: int
+    gold_rate: float
+    reask_rate: float
+
+
+@dataclass(frozen=True)
+class ClaimContext:
+    """What deciding the next task needs: open leases and the gold/re-ask mix, in one read."""
+
+    leases: list[Lease]  # the annotator's live queue leases, oldest first
+    mix: QualityMix | None  # the project (given, or their first) that interleaves gold/re-asks
+
+
+def claim_context(
+    *, annotator_id: int, is_superuser: bool, project_id: int | None, now: datetime
+) -> ClaimContext:
+    """The annotator's pending queue leases and the quality mix, as one statement.
+
+    One row per lease (one row of NULLs without any), each carrying the mix's columns.
+    Live-session turns are not queue work, so their leases are left out.
+    """
+    leases = (
+        f"SELECT a.id, a.claimed_at, p.max_pending FROM {ASSIGNMENT} a"
         f" JOIN {TASK} t ON t.id = a.task_id JOIN {PROJECT} p ON p.id = t.project_id"
         " WHERE a.annotator_id = %s AND a.status = 'pending' AND a.expires_at > %s"
         " AND t.kind = 'pairwise'"
     )
     params: list = [annotator_id, _timestamp(now)]
     if project_id is not None:
-        sql += " AND t.project_id = %s"
+        leases += " AND t.project_id = %s"
         params.append(project_id)
-    sql += " ORDER BY a.claimed_at LIMIT 50"
-    return [Lease(*row) for row in _rows(sql, params)]
+    leases += " ORDER BY a.claimed_at LIMIT 50"
+    members, member_params = _member_filter(annotator_id, is_superuser, column="p.id")
+    mix = (
+        f"SELECT p.id, p.gold_rate, p.reask_rate FROM {PROJECT} p"
+        " WHERE (p.gold_rate > 0 OR p.reask_rate > 0)" + members
+    )
+    params += member_params
+    if project_id is not None:
+        mix += " AND p.id = %s"
+        params.append(project_id)
+    mix += " ORDER BY p.id LIMIT 1"
+    sql = (
+        "SELECT l.id, l.max_pending, m.id, m.gold_rate, m.reask_rate"
+        f" FROM (SELECT 1 AS one) driver LEFT JOIN ({leases}) l ON 1 = 1"
+        f" LEFT JOIN ({mix}) m ON 1 = 1 ORDER BY l.claimed_at, l.id"
+    )
+    rows = _rows(sql, params)
+    found = [Lease(row[0], row[1]) for row in rows if row[0] is not None]
+    first = rows[0]
+    return ClaimContext(
+        leases=found,
+        mix=None if first[2] is None else QualityMix(first[2], first[3], first[4]),
+    )
 
 
 def annotating_project_ids(*, annotator_id: int, is_superuser: bool) -> list[int]:
@@ -119,41 +161,49 @@ def annotating_project_ids(*, annotator_id: int, is_superuser: bool) -> list[int
 
 
 @dataclass(frozen=True)
-class QualityMix:
-    project_id: int
-    gold_rate: float
-    reask_rate: float
+class Claimed:
+    """A task whose slot this claimer took (in the caller's transaction), and its candidates."""
 
-
-def quality_mix(
-    *, annotator_id: int, is_superuser: bool, project_id: int | None
-) -> QualityMix | None:
-    """The project (given, or the annotator's first) that interleaves gold items or re-asks."""
-    members, params = _member_filter(annotator_id, is_superuser, column="p.id")
-    sql = (
-        f"SELECT p.id, p.gold_rate, p.reask_rate FROM {PROJECT} p"
-        " WHERE (p.gold_rate > 0 OR p.reask_rate > 0)" + members
-    )
-    if project_id is not None:
-        sql += " AND p.id = %s"
-        params.append(project_id)
-    rows = _rows(sql + " ORDER BY p.id LIMIT 1", params)
-    return QualityMix(*rows[0]) if rows else None
-
-
-@dataclass(frozen=True)
-class Claimable:
     task_id: int
     lease_seconds: int
+    candidate_ids: list[int]  # in the task's order
 
 
-def claimable_task_lock(
-    *, annotator_id: int, is_superuser: bool, project_id: int
-) -> Claimable | None:
+TAKEN_BY_ANOTHER = "taken by another"  # found a free task, but its last slot went first
+
+
+def claim_slot(*, annotator_id: int, is_superuser: bool, project_id: int) -> Claimed | str | None:
+    """Take a slot of the oldest task this annotator never had and nobody else holds.
+
+    None: nothing to claim. TAKEN_BY_ANOTHER: a concurrent claimer took the task's last slot
+    first (try again). On Postgres the lock, the slot and the candidates are one statement;
+    elsewhere three (SQLite's write transaction already excludes every other writer).
+    """
+    if connection.vendor != "postgresql":
+        return _claim_slot_in_steps(annotator_id, is_superuser, project_id)
+    picked, params = _claimable_sql(annotator_id, is_superuser, project_id)
+    sql = (
+        f"WITH picked AS ({picked}),"
+        f" taken AS (UPDATE {TASK} t SET slots_taken = t.slots_taken + 1 FROM picked"
+        " WHERE t.id = picked.id AND t.slots_taken < t.overlap RETURNING t.id)"
+        " SELECT picked.id, picked.lease_seconds, taken.id, c.completion_id FROM picked"
+        f" LEFT JOIN taken ON taken.id = picked.id LEFT JOIN {CANDIDATE} c"
+        " ON c.task_id = taken.id ORDER BY c.position"
+    )
+    rows = _rows(sql, params)
+    if not rows:
+        return None
+    task_id, lease_seconds, taken, _ = rows[0]
+    if taken is None:
+        return TAKEN_BY_ANOTHER
+    return Claimed(task_id, lease_seconds, [row[3] for row in rows])
+
+
+def _claimable_sql(annotator_id: int, is_superuser: bool, project_id: int) -> tuple[str, list]:
     """Lock the oldest task with a free slot this annotator never had and nobody else holds.
 
     SKIP LOCKED lets concurrent claimers pass over each other's rows instead of queueing on
-    the first free task; the caller still takes the slot with a conditional UPDATE.
+    the first free task; the slot is still taken with a conditional UPDATE.
     """
     members, params = _member_filter(annotator_id, is_superuser)
     sql = (
@@ -171,14 +221,20 @@ def claimable_task_lock(
         " ORDER BY t.id LIMIT 1" + _lock("t")
     )
     params.append(annotator_id)
-    rows = _rows(sql, params)
-    return Claimable(*rows[0]) if rows else None
+    return sql, params
 
 
-def slot_take(*, task_id: int) -> bool:
-    """Take one of the task's overlap slots; False if another claimer took the last one."""
+def _claim_slot_in_steps(
+    annotator_id: int, is_superuser: bool, project_id: int
+) -> Claimed | str | None:
+    rows = _rows(*_claimable_sql(annotator_id, is_superuser, project_id))
+    if not rows:
+        return None
+    task_id, lease_seconds = rows[0]
     sql = f"UPDATE {TASK} SET slots_taken = slots_taken + 1 WHERE id = %s AND slots_taken < overlap"
-    return _changed(sql, [task_id]) == 1
+    if _changed(sql, [task_id]) != 1:
+        return TAKEN_BY_ANOTHER
+    return Claimed(task_id, lease_seconds, candidate_ids(task_id=task_id))
 
 
 def candidate_ids(*, task_id: int) -> list[int]:
@@ -269,27 +325,34 @@ def _judgment_fields() -> list:
 
 
 def judgment_insert(values: dict) -> Judgment | None:
-    """Insert a judgment unless the annotator already used its idempotency key (then None).
+    """Insert a judgment and mark its assignment submitted, unless the annotator already
+    used its idempotency key (then None, and the assignment is left as it is).
 
     ``values`` maps field attnames (``task_id``, ``chosen_id``, ...) to Python values;
-    missing ones take the model's defaults.
+    missing ones take the model's defaults. On Postgres both writes are one statement.
     """
     fields = _judgment_fields()
     row = {f.attname: values[f.attname] if f.attname in values else f.get_default() for f in fields}
     columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    sql = (
+    insert = (
         f"INSERT INTO {JUDGMENT} ({columns}) VALUES ({', '.join(['%s'] * len(fields))})"
         " ON CONFLICT (annotator_id, idempotency_key) DO NOTHING RETURNING id"
     )
     params = [f.get_db_prep_save(row[f.attname], connection) for f in fields]
-    inserted = _rows(sql, params)
+    submitted = f"UPDATE {ASSIGNMENT} SET status = 'submitted' WHERE id = %s"
+    if connection.vendor == "postgresql":
+        sql = (
+            f"WITH j AS ({insert}), closed AS ({submitted} AND EXISTS (SELECT 1 FROM j))"
+            " SELECT id FROM j"
+        )
+        inserted = _rows(sql, [*params, row["assignment_id"]])
+    else:
+        inserted = _rows(insert, params)
+        if inserted:
+            _changed(submitted, [row["assignment_id"]])
     if not inserted:
         return None
     return _loaded(Judgment(id=inserted[0][0], **row))
-
-
-def assignment_mark_submitted(*, assignment_id: int) -> None:
-    _changed(f"UPDATE {ASSIGNMENT} SET status = 'submitted' WHERE id = %s", [assignment_id])
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ def task_claimable_ids(
 ) -> list[int]:
     """Tasks with a free slot that this annotator has never been assigned, oldest first.
 
-    The ORM statement of what ``queue_sql.claimable_task_lock`` claims; tests compare them.
+    The ORM statement of what ``queue_sql.claim_slot`` claims; tests compare them.
     """
     return list(_claimable(annotator, project).values_list("id", flat=True)[:limit])
 

@@ -69,13 +69,17 @@ def assignment_claim_next(
     """
     if project is not None:
         project_id = project.pk
-    leases = queue_sql.pending_leases(
-        annotator_id=annotator.pk, project_id=project_id, now=timezone.now()
+    context = queue_sql.claim_context(
+        annotator_id=annotator.pk,
+        is_superuser=annotator.is_superuser,
+        project_id=project_id,
+        now=timezone.now(),
     )
+    leases = context.leases
     if leases and len(leases) >= min(lease.max_pending for lease in leases):
         return Assignment.objects.get(pk=leases[0].assignment_id)
     rng = rng or random.Random()
-    claimed = _claim_gold_or_reask(annotator, project_id, rng) or _claim_free_slot(
+    claimed = _claim_gold_or_reask(annotator, context.mix, rng) or _claim_free_slot(
         annotator, project_id, rng
     )
     if claimed is None and assignments_expire_stale():
@@ -87,12 +91,9 @@ def assignment_claim_next(
 
 
 def _claim_gold_or_reask(
-    annotator: AbstractBaseUser, project_id: int | None, rng: random.Random
+    annotator: AbstractBaseUser, mix: queue_sql.QualityMix | None, rng: random.Random
 ) -> Assignment | None:
-    """Interleave gold items and swapped re-asks at the project's rates."""
-    mix = queue_sql.quality_mix(
-        annotator_id=annotator.pk, is_superuser=annotator.is_superuser, project_id=project_id
-    )
+    """Interleave gold items and swapped re-asks at the rates of ``mix``'s project."""
     if mix is None:
         return None
     project = Project.objects.get(pk=mix.project_id)
@@ -108,8 +109,10 @@ def _claim_gold_or_reask(
     try:
         with transaction.atomic():  # a failed insert must not poison an outer transaction
             if source == "gold":
+                gold_id = rng.choice(gold_ids)
                 return _assignment_create(
-                    task_id=rng.choice(gold_ids),
+                    task_id=gold_id,
+                    candidate_ids=queue_sql.candidate_ids(task_id=gold_id),
                     annotator_id=annotator.pk,
                     lease_seconds=project.lease_seconds,
                     rng=rng,
@@ -188,19 +191,21 @@ def _claim_free_slot_in(
     for _ in range(CLAIM_ATTEMPTS):
         try:
             with transaction.atomic():
-                found = queue_sql.claimable_task_lock(
+                claimed = queue_sql.claim_slot(
                     annotator_id=annotator.pk,
                     is_superuser=annotator.is_superuser,
                     project_id=project_id,
                 )
-                if found is None:
+                if claimed is None:
                     return None
-                if not queue_sql.slot_take(task_id=found.task_id):
+                if claimed == queue_sql.TAKEN_BY_ANOTHER:
                     continue  # someone else took the last slot first
+                assert isinstance(claimed, queue_sql.Claimed)
                 return _assignment_create(
-                    task_id=found.task_id,
+                    task_id=claimed.task_id,
+                    candidate_ids=claimed.candidate_ids,
                     annotator_id=annotator.pk,
-                    lease_seconds=found.lease_seconds,
+                    lease_seconds=claimed.lease_seconds,
                     rng=rng,
                 )
         except IntegrityError:
@@ -209,9 +214,13 @@ def _claim_free_slot_in(
 
 
 def _assignment_create(
-    *, task_id: int, annotator_id: int, lease_seconds: int, rng: random.Random
+    *,
+    task_id: int,
+    candidate_ids: list[int],
+    annotator_id: int,
+    lease_seconds: int,
+    rng: random.Random,
 ) -> Assignment:
-    candidate_ids = queue_sql.candidate_ids(task_id=task_id)
     # Randomised display order guards the data against position bias.
     shown_order = rng.sample(candidate_ids, k=len(candidate_ids))
     now = timezone.now()
@@ -305,7 +314,6 @@ def judgment_submit_by_id(
                 existing = _judgment_by_key(annotator_id, idempotency_key)
                 assert existing is not None
                 return _repeat_or_conflict(existing, assignment_id, target.project_id)
-            queue_sql.assignment_mark_submitted(assignment_id=assignment_id)
             if target.task_kind == Task.Kind.LIVE_TURN:
                 from .sessions import session_continue_from
 
