@@ -242,6 +242,11 @@ def candidate_ids(*, task_id: int) -> list[int]:
     return [row[0] for row in _rows(sql, [task_id])]
 
 
+def slot_return(*, task_id: int) -> None:
+    sql = f"UPDATE {TASK} SET slots_taken = slots_taken - 1 WHERE id = %s AND slots_taken > 0"
+    _changed(sql, [task_id])
+
+
 def assignment_insert(
     *,
     task_id: int,
@@ -249,11 +254,13 @@ def assignment_insert(
     shown_order: list[int],
     claimed_at: datetime,
     expires_at: datetime,
-) -> Assignment:
+) -> Assignment | None:
+    """The new lease; None if the annotator already has an assignment of this task."""
     sql = (
         f"INSERT INTO {ASSIGNMENT}"
         " (task_id, annotator_id, status, shown_order, claimed_at, expires_at, skip_reason)"
-        " VALUES (%s, %s, 'pending', %s, %s, %s, '') RETURNING id"
+        " VALUES (%s, %s, 'pending', %s, %s, %s, '')"
+        " ON CONFLICT (task_id, annotator_id) DO NOTHING RETURNING id"
     )
     params = [
         task_id,
@@ -262,10 +269,12 @@ def assignment_insert(
         _timestamp(claimed_at),
         _timestamp(expires_at),
     ]
-    (assignment_id,) = _rows(sql, params)[0]
+    inserted = _rows(sql, params)
+    if not inserted:
+        return None
     return _loaded(
         Assignment(
-            id=assignment_id,
+            id=inserted[0][0],
             task_id=task_id,
             annotator_id=annotator_id,
             status=Assignment.Status.PENDING,

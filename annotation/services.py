@@ -189,27 +189,30 @@ def _claim_free_slot_in(
     queueing on the same one; the conditional UPDATE is the guard on backends without it.
     """
     for _ in range(CLAIM_ATTEMPTS):
-        try:
-            with transaction.atomic():
-                claimed = queue_sql.claim_slot(
-                    annotator_id=annotator.pk,
-                    is_superuser=annotator.is_superuser,
-                    project_id=project_id,
-                )
-                if claimed is None:
-                    return None
-                if claimed == queue_sql.TAKEN_BY_ANOTHER:
-                    continue  # someone else took the last slot first
-                assert isinstance(claimed, queue_sql.Claimed)
-                return _assignment_create(
-                    task_id=claimed.task_id,
-                    candidate_ids=claimed.candidate_ids,
-                    annotator_id=annotator.pk,
-                    lease_seconds=claimed.lease_seconds,
-                    rng=rng,
-                )
-        except IntegrityError:
-            continue  # a concurrent request of the same annotator got this task
+        # Inside submit-and-next's transaction no savepoint is needed (two round trips less):
+        # nothing here raises on a race, every race is an answer of the statements.
+        with transaction.atomic(savepoint=False):
+            claimed = queue_sql.claim_slot(
+                annotator_id=annotator.pk,
+                is_superuser=annotator.is_superuser,
+                project_id=project_id,
+            )
+            if claimed is None:
+                return None
+            if claimed == queue_sql.TAKEN_BY_ANOTHER:
+                continue  # someone else took the last slot first
+            assert isinstance(claimed, queue_sql.Claimed)
+            assignment = _assignment_create(
+                task_id=claimed.task_id,
+                candidate_ids=claimed.candidate_ids,
+                annotator_id=annotator.pk,
+                lease_seconds=claimed.lease_seconds,
+                rng=rng,
+            )
+            if assignment is not None:
+                return assignment
+            # A concurrent request of the same annotator got this task: give the slot back.
+            queue_sql.slot_return(task_id=claimed.task_id)
     return None
 
 
@@ -220,7 +223,8 @@ def _assignment_create(
     annotator_id: int,
     lease_seconds: int,
     rng: random.Random,
-) -> Assignment:
+) -> Assignment | None:
+    """Lease the task to the annotator (None if they already hold or held it)."""
     # Randomised display order guards the data against position bias.
     shown_order = rng.sample(candidate_ids, k=len(candidate_ids))
     now = timezone.now()
@@ -286,45 +290,78 @@ def judgment_submit_by_id(
     answer = Answer(**answer_fields)
     try:
         with transaction.atomic():
-            # Locks only the assignment row, never the shared task/project rows.
-            target = queue_sql.submit_target_lock(
-                assignment_id=assignment_id, annotator_id=annotator_id, now=timezone.now()
-            )
-            if target is None:
-                raise AccessDenied(f"no assignment {assignment_id}")
-            fields = judgment_fields(answer, target.shown_order, _rules(target))
-            if target.status != Assignment.Status.PENDING or target.lapsed:
-                existing = _judgment_by_key(annotator_id, idempotency_key)
-                if existing is not None:
-                    return _repeat_or_conflict(existing, target.assignment_id, target.project_id)
-                raise JudgmentConflict(_CLOSED.get(target.status, _LAPSED))
-            judgment = queue_sql.judgment_insert(
-                {
-                    "assignment_id": assignment_id,
-                    "task_id": target.task_id,
-                    "annotator_id": annotator_id,
-                    "scale_kind": target.scale_kind,
-                    "shown_order": target.shown_order,
-                    "guidelines_version": target.guidelines_version,
-                    "idempotency_key": idempotency_key,
-                    **fields,
-                }
-            )
-            if judgment is None:  # the key is taken; this assignment is still open
-                existing = _judgment_by_key(annotator_id, idempotency_key)
-                assert existing is not None
-                return _repeat_or_conflict(existing, assignment_id, target.project_id)
-            if target.task_kind == Task.Kind.LIVE_TURN:
-                from .sessions import session_continue_from
+            return _judgment_store(annotator_id, assignment_id, idempotency_key, answer)
+    except IntegrityError as error:
+        return _repeat_after_race(error, annotator_id, assignment_id, idempotency_key)
 
-                session_continue_from(judgment)
-            return SubmitResult(judgment=judgment, created=True, project_id=target.project_id)
-    except IntegrityError:
-        # Lost a race against a concurrent submit with the same key (SQLite has no row lock).
+
+def judgment_submit_and_claim_next(
+    *, annotator: AbstractBaseUser, assignment_id: int, idempotency_key: str, **answer_fields
+) -> tuple[SubmitResult, Assignment | None]:
+    """``judgment_submit_by_id``, then ``assignment_claim_next`` in the judgment's project.
+
+    One transaction and one commit for both: the annotator's loop is one request, and on the
+    database one transaction too. Should claiming fail, the judgment is rolled back with it
+    and the client's retry (same idempotency key) stores it.
+    """
+    answer = Answer(**answer_fields)
+    try:
+        with transaction.atomic():
+            result = _judgment_store(annotator.pk, assignment_id, idempotency_key, answer)
+            following = assignment_claim_next(annotator=annotator, project_id=result.project_id)
+            return result, following
+    except IntegrityError as error:
+        result = _repeat_after_race(error, annotator.pk, assignment_id, idempotency_key)
+    return result, assignment_claim_next(annotator=annotator, project_id=result.project_id)
+
+
+def _judgment_store(
+    annotator_id: int, assignment_id: int, idempotency_key: str, answer: Answer
+) -> SubmitResult:
+    """The submit itself; call inside a transaction."""
+    # Locks only the assignment row, never the shared task/project rows.
+    target = queue_sql.submit_target_lock(
+        assignment_id=assignment_id, annotator_id=annotator_id, now=timezone.now()
+    )
+    if target is None:
+        raise AccessDenied(f"no assignment {assignment_id}")
+    fields = judgment_fields(answer, target.shown_order, _rules(target))
+    if target.status != Assignment.Status.PENDING or target.lapsed:
         existing = _judgment_by_key(annotator_id, idempotency_key)
-        if existing is None:
-            raise
-        return _repeat_or_conflict(existing, assignment_id, existing.task.project_id)
+        if existing is not None:
+            return _repeat_or_conflict(existing, target.assignment_id, target.project_id)
+        raise JudgmentConflict(_CLOSED.get(target.status, _LAPSED))
+    judgment = queue_sql.judgment_insert(
+        {
+            "assignment_id": assignment_id,
+            "task_id": target.task_id,
+            "annotator_id": annotator_id,
+            "scale_kind": target.scale_kind,
+            "shown_order": target.shown_order,
+            "guidelines_version": target.guidelines_version,
+            "idempotency_key": idempotency_key,
+            **fields,
+        }
+    )
+    if judgment is None:  # the key is taken; this assignment is still open
+        existing = _judgment_by_key(annotator_id, idempotency_key)
+        assert existing is not None
+        return _repeat_or_conflict(existing, assignment_id, target.project_id)
+    if target.task_kind == Task.Kind.LIVE_TURN:
+        from .sessions import session_continue_from
+
+        session_continue_from(judgment)
+    return SubmitResult(judgment=judgment, created=True, project_id=target.project_id)
+
+
+def _repeat_after_race(
+    error: IntegrityError, annotator_id: int, assignment_id: int, idempotency_key: str
+) -> SubmitResult:
+    # Lost a race against a concurrent submit with the same key (SQLite has no row lock).
+    existing = _judgment_by_key(annotator_id, idempotency_key)
+    if existing is None:
+        raise error
+    return _repeat_or_conflict(existing, assignment_id, existing.task.project_id)
 
 
 def _rules(target: queue_sql.SubmitTarget) -> Rules:

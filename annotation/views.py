@@ -133,9 +133,11 @@ class SubmitAndNextView(APIView):
         summary="Submit a judgment and claim the next pair in one round trip",
     )
     def post(self, request: Request, assignment_id: int) -> Response:
-        result = _submit(request, assignment_id)
-        following = services.assignment_claim_next(
-            annotator=request.user, project_id=result.project_id
+        data = JudgmentCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        # The service reads the assignment only if it is the caller's (AccessDenied otherwise).
+        result, following = services.judgment_submit_and_claim_next(
+            annotator=request.user, assignment_id=assignment_id, **data.validated_data
         )
         body = {
             "judgment": judgment_data(result.judgment),
