@@ -1,8 +1,8 @@
 """How fast annotators can label through the real HTTP API, with the production server setup.
 
 What is measured: closed-loop simulated annotators (each with its own API token and its own
-keep-alive connection, like a browser tab) at concurrency C = 1, 8, 32 against the web
-server as docker-compose's `web` runs it (uvicorn serving `config.asgi:application`,
+keep-alive connection, like a browser tab; they join 5 ms apart) at concurrency C = 1, 8, 32
+against the web server as docker-compose's `web` runs it (uvicorn serving `config.asgi:application`,
 `WEB_WORKERS` = 2 workers: the machine has 2 cores; DEBUG off) on Postgres. Two client modes:
 
 - submit-and-next: `POST .../{id}/submit-and-next/`, one round trip per annotation (what the
