@@ -41,7 +41,7 @@ $(RUN_STAMP): pyproject.toml
 
 $(TEST_STAMP): $(RUN_STAMP)
 	$(PIP) install -q -e '.[test]' 2>&1 | grep -v "is ignored: it is neither" || true
-	$(PY) -c "import pytest, playwright, ruff"
+	$(PY) -c "import pytest, playwright, ruff, mypy"
 	touch $@
 
 $(NPM_STAMP): frontend/package.json frontend/package-lock.json
@@ -82,6 +82,7 @@ browser:
 lint: $(TEST_STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy  # files and plugins: [tool.mypy] in pyproject.toml
 
 frontend-test: $(NPM_STAMP)
 	cd frontend && npm run typecheck && npm test

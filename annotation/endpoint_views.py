@@ -17,7 +17,12 @@ from models_serving.serializers import (
     ModelVersionUpdateSerializer,
 )
 
-from .access import access_model_endpoint_by_id, access_model_version_by_id, access_require_role
+from .access import (
+    access_model_endpoint_by_id,
+    access_model_version_by_id,
+    access_require_role,
+    request_user,
+)
 from .models import Role
 
 NOT_ALLOWED = OpenApiResponse(description="Your role may not do this")
@@ -31,7 +36,7 @@ class ModelEndpointListView(APIView):
         summary="Model endpoints (researchers read, without API keys)",
     )
     def get(self, request: Request) -> Response:
-        access_require_role(request.user, min_role=Role.RESEARCHER)
+        access_require_role(request_user(request), min_role=Role.RESEARCHER)
         endpoints = selectors.model_endpoint_list()
         return Response(ModelEndpointSerializer(endpoints, many=True).data)
 
@@ -41,7 +46,7 @@ class ModelEndpointListView(APIView):
         summary="Register a model endpoint (admins)",
     )
     def post(self, request: Request) -> Response:
-        access_require_role(request.user, min_role=Role.ADMIN)
+        access_require_role(request_user(request), min_role=Role.ADMIN)
         data = ModelEndpointSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         endpoint = services.model_endpoint_create(**data.validated_data)
@@ -54,7 +59,9 @@ class ModelEndpointDetailView(APIView):
         summary="One model endpoint (researchers read, without its API key)",
     )
     def get(self, request: Request, endpoint_id: int) -> Response:
-        endpoint = access_model_endpoint_by_id(request.user, endpoint_id, min_role=Role.RESEARCHER)
+        endpoint = access_model_endpoint_by_id(
+            request_user(request), endpoint_id, min_role=Role.RESEARCHER
+        )
         return Response(ModelEndpointSerializer(endpoint).data)
 
     @extend_schema(
@@ -63,7 +70,9 @@ class ModelEndpointDetailView(APIView):
         summary="Change a model endpoint (admins)",
     )
     def patch(self, request: Request, endpoint_id: int) -> Response:
-        endpoint = access_model_endpoint_by_id(request.user, endpoint_id, min_role=Role.ADMIN)
+        endpoint = access_model_endpoint_by_id(
+            request_user(request), endpoint_id, min_role=Role.ADMIN
+        )
         data = ModelEndpointSerializer(endpoint, data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         endpoint = services.model_endpoint_update(endpoint=endpoint, **data.validated_data)
@@ -77,7 +86,9 @@ class ModelEndpointHealthView(APIView):
         summary="Check a model endpoint now (admins); the result is in last_health_*",
     )
     def post(self, request: Request, endpoint_id: int) -> Response:
-        endpoint = access_model_endpoint_by_id(request.user, endpoint_id, min_role=Role.ADMIN)
+        endpoint = access_model_endpoint_by_id(
+            request_user(request), endpoint_id, min_role=Role.ADMIN
+        )
         endpoint = services.endpoint_check_health(endpoint=endpoint)
         return Response(ModelEndpointSerializer(endpoint).data)
 
@@ -88,7 +99,7 @@ class ModelVersionListView(APIView):
         summary="Model versions to sample from, newest first (researchers)",
     )
     def get(self, request: Request) -> Response:
-        access_require_role(request.user, min_role=Role.RESEARCHER)
+        access_require_role(request_user(request), min_role=Role.RESEARCHER)
         versions = selectors.model_version_list()
         return Response(ModelVersionSerializer(versions, many=True).data)
 
@@ -98,7 +109,7 @@ class ModelVersionListView(APIView):
         summary="Register a model version on an endpoint (admins)",
     )
     def post(self, request: Request) -> Response:
-        access_require_role(request.user, min_role=Role.ADMIN)
+        access_require_role(request_user(request), min_role=Role.ADMIN)
         data = ModelVersionSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         version = services.model_version_create(**data.validated_data)
@@ -111,7 +122,9 @@ class ModelVersionDetailView(APIView):
         summary="One model version (researchers)",
     )
     def get(self, request: Request, version_id: int) -> Response:
-        version = access_model_version_by_id(request.user, version_id, min_role=Role.RESEARCHER)
+        version = access_model_version_by_id(
+            request_user(request), version_id, min_role=Role.RESEARCHER
+        )
         return Response(ModelVersionSerializer(version).data)
 
     @extend_schema(
@@ -120,7 +133,7 @@ class ModelVersionDetailView(APIView):
         summary="Relabel, annotate or disable a model version (admins)",
     )
     def patch(self, request: Request, version_id: int) -> Response:
-        version = access_model_version_by_id(request.user, version_id, min_role=Role.ADMIN)
+        version = access_model_version_by_id(request_user(request), version_id, min_role=Role.ADMIN)
         data = ModelVersionUpdateSerializer(version, data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         version = services.model_version_update(version=version, **data.validated_data)

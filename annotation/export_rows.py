@@ -312,9 +312,9 @@ def _trl_unpaired(records: Iterable[Record], rules: Rules) -> Iterator[dict]:
         if record.kind == "thumbs" and record.thumbs_up is not None:
             labelled = [(record.shown_order[0], record.thumbs_up)]
         elif record.kind == "rating" and record.ratings:
-            for cid, scores in sorted(record.ratings.items(), key=lambda kv: int(kv[0])):
+            for key, scores in sorted(record.ratings.items(), key=lambda kv: int(kv[0])):
                 if scores["overall"] != 3:
-                    labelled.append((int(cid), scores["overall"] >= 4))
+                    labelled.append((int(key), scores["overall"] >= 4))
         for cid, label in labelled:
             yield {
                 **_base(record),

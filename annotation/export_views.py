@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from . import exports
-from .access import AccessDenied, access_project_by_slug
+from .access import AccessDenied, access_project_by_slug, request_user
 from .answers import InvalidInput
 from .export_rows import AGGREGATIONS, FORMATS
 from .models import ExportSnapshot, Role
@@ -119,7 +119,7 @@ class ExportListView(APIView):
         responses={200: ExportSnapshotSerializer(many=True)}, summary="The project's exports"
     )
     def get(self, request: Request, slug: str) -> Response:
-        project = access_project_by_slug(request.user, slug, min_role=Role.RESEARCHER)
+        project = access_project_by_slug(request_user(request), slug, min_role=Role.RESEARCHER)
         found = project.exports.order_by("-created_at", "-id")
         return Response(ExportSnapshotSerializer(found, many=True).data)
 
@@ -129,20 +129,20 @@ class ExportListView(APIView):
         summary="Export a snapshot (admins): built in the background; watch its progress",
     )
     def post(self, request: Request, slug: str) -> Response:
-        project = access_project_by_slug(request.user, slug, min_role=Role.ADMIN)
+        project = access_project_by_slug(request_user(request), slug, min_role=Role.ADMIN)
         data = ExportCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         from .tasks import run_export
 
         snapshot = exports.export_create(
-            project=project, options=_options(data.validated_data), created_by=request.user
+            project=project, options=_options(data.validated_data), created_by=request_user(request)
         )
         transaction.on_commit(lambda: run_export.delay(snapshot.pk))
         return Response(ExportSnapshotSerializer(snapshot).data, status=status.HTTP_202_ACCEPTED)
 
 
 def _snapshot_of(request: Request, slug: str, export_id: int) -> ExportSnapshot:
-    project = access_project_by_slug(request.user, slug, min_role=Role.RESEARCHER)
+    project = access_project_by_slug(request_user(request), slug, min_role=Role.RESEARCHER)
     snapshot = project.exports.filter(pk=export_id).first()
     if snapshot is None:
         raise AccessDenied(f"no export {export_id} in this project")

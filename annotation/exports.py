@@ -409,7 +409,7 @@ def validate_rows(jsonl: Path, tokenizer_dir: str, max_length: int | None) -> di
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
-    report = Counter()
+    report: Counter[str] = Counter()
     with jsonl.open(encoding="utf-8") as fh:
         for line in fh:
             row = json.loads(line)

@@ -27,7 +27,7 @@ an idle connection. Clients skip comment lines, as the SSE format says.
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import ParamSpec, TypeVar
 
@@ -71,7 +71,7 @@ def db_step(fn: Callable[P, R]) -> Callable[P, Awaitable[R]]:
     return sync_to_async(step)
 
 
-async def live_turn_events(run: "TurnRun") -> AsyncIterator[list[Event]]:
+async def live_turn_events(run: "TurnRun") -> AsyncGenerator[list[Event], None]:
     """The events of an attached turn run, in batches of what was ready at once.
 
     Closing the iterator early cancels the upstream requests.
@@ -282,6 +282,7 @@ class TurnRun:
         return events + [self._closing_event()]
 
     def _closing_event(self) -> Event:
+        assert self.plan is not None  # only _store_rest calls this, once the plan is attached
         display = sessions.live_assignment_display(assignment_id=self.plan.assignment_id)
         if display is not None:
             return "ready", {"assignment": assignment_data(display)}
@@ -336,8 +337,9 @@ class TurnRun:
 
     async def _watch(self) -> None:
         """Notice a judgment (or a redraw) made through the normal API while we stream."""
+        assert self.plan is not None  # watch() is called only after the plan is attached
         status = db_step(sessions.live_assignment_status)
-        current = Assignment.Status.PENDING
+        current: str = Assignment.Status.PENDING
         while current == Assignment.Status.PENDING:
             await asyncio.sleep(settings.LIVE_STREAM_POLL_SECONDS)
             try:

@@ -4,7 +4,7 @@ link (Django's password-reset token, so it dies once the password is set)."""
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model, password_validation
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -34,12 +34,12 @@ def member_add(*, project: Project, username: str, role: Role) -> MemberAdded:
     return MemberAdded(membership=membership, invite_path=invite_path(user) if created else "")
 
 
-def invite_path(user: AbstractBaseUser) -> str:
+def invite_path(user: User) -> str:
     uid = urlsafe_base64_encode(force_bytes(user.pk))
     return f"/invite/{uid}/{default_token_generator.make_token(user)}"
 
 
-def invite_accept(*, uid: str, token: str, password: str) -> AbstractBaseUser:
+def invite_accept(*, uid: str, token: str, password: str) -> User:
     User = get_user_model()
     try:
         user = User.objects.get(pk=int(force_str(urlsafe_base64_decode(uid))))

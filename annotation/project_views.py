@@ -7,7 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from . import members, selectors, services
-from .access import access_project_by_slug, projects_for
+from .access import access_project_by_slug, projects_for, request_user
 from .api_errors import not_found
 from .models import ROLE_RANK, Membership, Role
 from .quality import annotator_reports, project_report
@@ -31,8 +31,10 @@ from .serializers import (
 class ProjectListView(APIView):
     @extend_schema(responses={200: ProjectSummarySerializer(many=True)}, summary="Your projects")
     def get(self, request: Request) -> Response:
-        projects = projects_for(request.user, min_role=Role.ANNOTATOR).order_by("slug")
-        roles = dict(Membership.objects.filter(user=request.user).values_list("project_id", "role"))
+        projects = projects_for(request_user(request), min_role=Role.ANNOTATOR).order_by("slug")
+        roles = dict(
+            Membership.objects.filter(user=request_user(request)).values_list("project_id", "role")
+        )
         rows = [
             {"slug": p.slug, "name": p.name, "role": roles.get(p.pk, Role.ADMIN)} for p in projects
         ]
@@ -43,7 +45,7 @@ class ProjectListView(APIView):
 class ProjectDetailView(APIView):
     @extend_schema(responses={200: ProjectSettingsSerializer}, summary="Project settings")
     def get(self, request: Request, slug: str) -> Response:
-        project = access_project_by_slug(request.user, slug, min_role=Role.RESEARCHER)
+        project = access_project_by_slug(request_user(request), slug, min_role=Role.RESEARCHER)
         return Response(ProjectSettingsSerializer(project).data)
 
     @extend_schema(
@@ -52,10 +54,12 @@ class ProjectDetailView(APIView):
         summary="Change project settings (researchers); new guidelines become a new version",
     )
     def patch(self, request: Request, slug: str) -> Response:
-        project = access_project_by_slug(request.user, slug, min_role=Role.RESEARCHER)
+        project = access_project_by_slug(request_user(request), slug, min_role=Role.RESEARCHER)
         data = ProjectSettingsSerializer(project, data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        project = services.project_update(project=project, user=request.user, **data.validated_data)
+        project = services.project_update(
+            project=project, user=request_user(request), **data.validated_data
+        )
         return Response(ProjectSettingsSerializer(project).data)
 
 
@@ -69,7 +73,7 @@ class GuidelinesVersionsView(APIView):
         "PATCH the project's guidelines to write a new one",
     )
     def get(self, request: Request, slug: str) -> Response:
-        project = access_project_by_slug(request.user, slug, min_role=Role.RESEARCHER)
+        project = access_project_by_slug(request_user(request), slug, min_role=Role.RESEARCHER)
         versions = project.guideline_versions.select_related("created_by").order_by("-version")
         return Response(GuidelinesVersionSerializer(versions, many=True).data)
 
@@ -86,7 +90,7 @@ class PromptImportView(APIView):
         summary="Import prompts from a JSONL or CSV file (researchers); reports errors per line",
     )
     def post(self, request: Request, slug: str) -> Response:
-        project = access_project_by_slug(request.user, slug, min_role=Role.RESEARCHER)
+        project = access_project_by_slug(request_user(request), slug, min_role=Role.RESEARCHER)
         data = PromptImportSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         upload = data.validated_data["file"]
@@ -100,7 +104,7 @@ class ProjectQualityView(APIView):
         summary="Annotation quality per project and per annotator (researchers)",
     )
     def get(self, request: Request, slug: str) -> Response:
-        project = access_project_by_slug(request.user, slug, min_role=Role.RESEARCHER)
+        project = access_project_by_slug(request_user(request), slug, min_role=Role.RESEARCHER)
         records = selectors.quality_records(project)
         names = dict(
             get_user_model()
@@ -121,7 +125,7 @@ class GoldTaskView(APIView):
         summary="Make a pairwise task a gold item with a known answer (researchers)",
     )
     def post(self, request: Request, slug: str, task_id: int) -> Response:
-        project = access_project_by_slug(request.user, slug, min_role=Role.RESEARCHER)
+        project = access_project_by_slug(request_user(request), slug, min_role=Role.RESEARCHER)
         data = GoldMarkSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         task = project.tasks.filter(pk=task_id).first()
@@ -139,7 +143,7 @@ class MembersView(APIView):
         summary="Project members and their roles (researchers)",
     )
     def get(self, request: Request, slug: str) -> Response:
-        project = access_project_by_slug(request.user, slug, min_role=Role.RESEARCHER)
+        project = access_project_by_slug(request_user(request), slug, min_role=Role.RESEARCHER)
         rows = project.memberships.select_related("user").order_by("user__username")
         body = [{"username": m.user.get_username(), "role": m.role} for m in rows]
         return Response(MemberSerializer(body, many=True).data)
@@ -150,7 +154,7 @@ class MembersView(APIView):
         summary="Add or re-role a member (admins); new accounts get a one-time invite link",
     )
     def post(self, request: Request, slug: str) -> Response:
-        project = access_project_by_slug(request.user, slug, min_role=Role.ADMIN)
+        project = access_project_by_slug(request_user(request), slug, min_role=Role.ADMIN)
         data = MemberAddSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         added = members.member_add(
@@ -173,7 +177,7 @@ class TaskListView(APIView):
         summary="A project's tasks with candidates and model names (researchers)",
     )
     def get(self, request: Request, slug: str) -> Response:
-        project = access_project_by_slug(request.user, slug, min_role=Role.RESEARCHER)
+        project = access_project_by_slug(request_user(request), slug, min_role=Role.RESEARCHER)
         query = TaskListQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         params = dict(query.validated_data)

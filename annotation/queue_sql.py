@@ -14,6 +14,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
+from typing import cast
 
 from django.db import connection
 
@@ -398,7 +399,7 @@ def task_view(*, task_id: int) -> TaskView:
     project["allow_both_bad"] = bool(project["allow_both_bad"])
     return TaskView(
         interface=interface,
-        prompt=_json(messages),
+        prompt=cast(list[dict], _json(messages)),
         project=_loaded(Project(**project)),
         contents={row[0]: row[1] for row in rows},
     )

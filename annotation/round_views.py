@@ -11,7 +11,7 @@ from models_serving.serializers import SamplingParamsField
 from models_serving.validators import validate_sampling_params
 
 from . import rounds
-from .access import AccessDenied, access_project_by_slug
+from .access import AccessDenied, access_project_by_slug, request_user
 from .models import Judgment, Role, Round
 from .serializers import refuse_nul_in_json
 
@@ -96,7 +96,7 @@ def _round_data(round_: Round) -> dict:
 class RoundListView(APIView):
     @extend_schema(responses={200: RoundSerializer(many=True)}, summary="The project's rounds")
     def get(self, request: Request, slug: str) -> Response:
-        project = access_project_by_slug(request.user, slug, min_role=Role.RESEARCHER)
+        project = access_project_by_slug(request_user(request), slug, min_role=Role.RESEARCHER)
         found = project.rounds.prefetch_related("model_versions").order_by("-created_at", "-id")
         return Response([_round_data(r) for r in found])
 
@@ -106,7 +106,7 @@ class RoundListView(APIView):
         summary="Create a draft round (researchers): prompts, model versions, sampling",
     )
     def post(self, request: Request, slug: str) -> Response:
-        project = access_project_by_slug(request.user, slug, min_role=Role.RESEARCHER)
+        project = access_project_by_slug(request_user(request), slug, min_role=Role.RESEARCHER)
         data = RoundCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         fields = dict(data.validated_data)
@@ -116,13 +116,13 @@ class RoundListView(APIView):
             missing = sorted(set(ids) - {v.pk for v in versions})
             raise rounds.InvalidInput("model_version_ids", f"no enabled model version {missing}")
         round_ = rounds.round_create(
-            project=project, model_versions=versions, created_by=request.user, **fields
+            project=project, model_versions=versions, created_by=request_user(request), **fields
         )
         return Response(_round_data(round_), status=status.HTTP_201_CREATED)
 
 
 def _round_of(request: Request, slug: str, round_id: int) -> Round:
-    project = access_project_by_slug(request.user, slug, min_role=Role.RESEARCHER)
+    project = access_project_by_slug(request_user(request), slug, min_role=Role.RESEARCHER)
     found = project.rounds.filter(pk=round_id).first()
     if found is None:
         raise AccessDenied(f"no round {round_id} in this project")
@@ -164,7 +164,7 @@ class RoundCloseView(APIView):
 
 class VersionScoreSerializer(serializers.Serializer):
     model_version_id = serializers.IntegerField()
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # a field, not Field.label
     score = serializers.FloatField(help_text="Bradley–Terry strength, 400·log10 scale, mean 0.")
     ci_low = serializers.FloatField(allow_null=True)
     ci_high = serializers.FloatField(allow_null=True)

@@ -9,7 +9,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import F, QuerySet
 
@@ -48,7 +48,7 @@ def round_create(
     candidates_per_prompt: int = 2,
     sampling_params: dict | None = None,
     allow_repeat: bool = False,
-    created_by: AbstractBaseUser | None = None,
+    created_by: User | None = None,
     rng: random.Random | None = None,
     **lifecycle,
 ) -> Round:
@@ -316,7 +316,7 @@ def round_continue(*, round: Round, version: ModelVersion) -> Round | None:
     """
     if Round.objects.filter(previous=round).exists():
         return None
-    versions = [version]
+    versions: list[ModelVersion | None] = [version]
     if round.pairing == Round.Pairing.VERSUS_PREVIOUS:
         versions.append(round.model_versions.order_by("-created_at", "-pk").first())
     count = round.generation_total

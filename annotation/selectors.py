@@ -1,4 +1,7 @@
-from django.contrib.auth.models import AbstractBaseUser
+from collections.abc import Mapping
+from typing import Any
+
+from django.contrib.auth.models import User
 from django.db.models import Count, F, QuerySet
 from django.db.models.functions import Length
 
@@ -10,7 +13,7 @@ from .quality import PairJudgment
 
 
 def task_claimable_ids(
-    annotator: AbstractBaseUser, *, project: Project | None = None, limit: int = 20
+    annotator: User, *, project: Project | None = None, limit: int = 20
 ) -> list[int]:
     """Tasks with a free slot that this annotator has never been assigned, oldest first.
 
@@ -19,7 +22,7 @@ def task_claimable_ids(
     return list(_claimable(annotator, project).values_list("id", flat=True)[:limit])
 
 
-def _claimable(annotator: AbstractBaseUser, project: Project | None) -> QuerySet[Task]:
+def _claimable(annotator: User, project: Project | None) -> QuerySet[Task]:
     projects = projects_for(annotator, min_role=Role.ANNOTATOR)
     if project is not None:
         projects = projects.filter(pk=project.pk)
@@ -36,7 +39,7 @@ def _claimable(annotator: AbstractBaseUser, project: Project | None) -> QuerySet
     )
 
 
-def gold_task_ids_for(annotator: AbstractBaseUser, project: Project, limit: int = 20) -> list[int]:
+def gold_task_ids_for(annotator: User, project: Project, limit: int = 20) -> list[int]:
     """Gold items this annotator has not seen; they are shared, so they hold no slots."""
     gold = Task.objects.filter(project=project, is_gold=True).exclude(
         assignments__annotator=annotator
@@ -44,7 +47,7 @@ def gold_task_ids_for(annotator: AbstractBaseUser, project: Project, limit: int 
     return list(gold.order_by("id").values_list("id", flat=True)[:limit])
 
 
-def judgment_to_reask(annotator: AbstractBaseUser, project: Project) -> Judgment | None:
+def judgment_to_reask(annotator: User, project: Project) -> Judgment | None:
     """One of the annotator's own judged pairs that was never re-asked to them."""
     return (
         Judgment.objects.filter(
@@ -109,7 +112,7 @@ def quality_records(project: Project) -> list[PairJudgment]:
     return [_record(row, lengths) for row in rows]
 
 
-def _record(row: dict, lengths: dict[int, int]) -> PairJudgment:
+def _record(row: Mapping[str, Any], lengths: dict[int, int]) -> PairJudgment:
     first, second = sorted(row["shown_order"])
     chosen = row["chosen_id"]
     sign = 0 if chosen is None else (1 if chosen == first else -1)
@@ -129,7 +132,7 @@ def _record(row: dict, lengths: dict[int, int]) -> PairJudgment:
     )
 
 
-def _gold_sign(row: dict, first: int) -> int:
+def _gold_sign(row: Mapping[str, Any], first: int) -> int:
     answer = row["task__gold_answer"] or {}
     if answer.get("tie"):
         return 0

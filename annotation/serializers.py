@@ -39,13 +39,13 @@ class PromptMessageSerializer(serializers.Serializer):
 
 
 class CandidateSerializer(serializers.Serializer):
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # a field, not Field.label
     content = serializers.CharField(allow_blank=True, trim_whitespace=False)
 
 
 class ScalePointSerializer(serializers.Serializer):
     value = serializers.IntegerField()
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # a field, not Field.label
     winner = serializers.ChoiceField(choices=["A", "B"], allow_null=True)
     strength = serializers.IntegerField()
 
@@ -124,7 +124,7 @@ def judgment_data(judgment) -> dict:
 
 
 class RewriteSerializer(serializers.Serializer):
-    label = serializers.ChoiceField(choices=list(LABELS))
+    label = serializers.ChoiceField(choices=list(LABELS))  # type: ignore[assignment]  # a field, not Field.label
     content = serializers.CharField(max_length=100_000, trim_whitespace=False)
 
 
@@ -268,7 +268,7 @@ class LineErrorSerializer(serializers.Serializer):
 class PromptImportReportSerializer(serializers.Serializer):
     created = serializers.IntegerField()
     duplicates = serializers.ListField(child=serializers.IntegerField())
-    errors = LineErrorSerializer(many=True)
+    errors = LineErrorSerializer(many=True)  # type: ignore[assignment]  # a field, not .errors
 
 
 class QualityFiguresSerializer(serializers.Serializer):

@@ -2,7 +2,7 @@ import random
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -56,7 +56,7 @@ def assignments_expire_stale(*, now=None) -> int:
 
 def assignment_claim_next(
     *,
-    annotator: AbstractBaseUser,
+    annotator: User,
     project: Project | None = None,
     project_id: int | None = None,
     rng: random.Random | None = None,
@@ -91,7 +91,7 @@ def assignment_claim_next(
 
 
 def _claim_gold_or_reask(
-    annotator: AbstractBaseUser, mix: queue_sql.QualityMix | None, rng: random.Random
+    annotator: User, mix: queue_sql.QualityMix | None, rng: random.Random
 ) -> Assignment | None:
     """Interleave gold items and swapped re-asks at the rates of ``mix``'s project."""
     if mix is None:
@@ -126,7 +126,7 @@ def _claim_gold_or_reask(
 
 
 @transaction.atomic
-def _reask_create(original: Judgment, annotator: AbstractBaseUser) -> Assignment:
+def _reask_create(original: Judgment, annotator: User) -> Assignment:
     source = original.task
     task = Task.objects.create(
         project_id=source.project_id,
@@ -166,7 +166,7 @@ CLAIM_ATTEMPTS = 5
 
 
 def _claim_free_slot(
-    annotator: AbstractBaseUser, project_id: int | None, rng: random.Random
+    annotator: User, project_id: int | None, rng: random.Random
 ) -> Assignment | None:
     """Claim in the given project, else in the annotator's projects, oldest project first."""
     if project_id is not None:
@@ -180,9 +180,7 @@ def _claim_free_slot(
     return None
 
 
-def _claim_free_slot_in(
-    annotator: AbstractBaseUser, project_id: int, rng: random.Random
-) -> Assignment | None:
+def _claim_free_slot_in(annotator: User, project_id: int, rng: random.Random) -> Assignment | None:
     """One short transaction: lock a free task nobody else holds, take a slot, lease it.
 
     SKIP LOCKED (Postgres) lets concurrent annotators pick different rows instead of
@@ -258,7 +256,7 @@ class SubmitResult:
     project_id: int
 
 
-_CLOSED = {
+_CLOSED: dict[str, str] = {
     Assignment.Status.SUBMITTED: "this task has already been judged",
     Assignment.Status.SKIPPED: "this task was skipped; its slot went back to the pool",
 }
@@ -296,7 +294,7 @@ def judgment_submit_by_id(
 
 
 def judgment_submit_and_claim_next(
-    *, annotator: AbstractBaseUser, assignment_id: int, idempotency_key: str, **answer_fields
+    *, annotator: User, assignment_id: int, idempotency_key: str, **answer_fields
 ) -> tuple[SubmitResult, Assignment | None]:
     """``judgment_submit_by_id``, then ``assignment_claim_next`` in the judgment's project.
 
@@ -397,7 +395,7 @@ def assignment_skip(*, assignment: Assignment, reason: str) -> None:
 
 
 def project_create(
-    *, slug: str, name: str, guidelines: str = "", created_by: AbstractBaseUser | None = None
+    *, slug: str, name: str, guidelines: str = "", created_by: User | None = None
 ) -> Project:
     with transaction.atomic():
         project = Project.objects.create(slug=slug, name=name, guidelines=guidelines)
@@ -422,7 +420,7 @@ PROJECT_SETTINGS = (
 )
 
 
-def project_update(*, project: Project, user: AbstractBaseUser, **changes) -> Project:
+def project_update(*, project: Project, user: User, **changes) -> Project:
     """Change settings; a new guidelines text becomes the next version, kept in history."""
     unknown = set(changes) - set(PROJECT_SETTINGS) - {"guidelines"}
     if unknown:

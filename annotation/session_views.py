@@ -12,6 +12,7 @@ from .access import (
     access_conversation_by_id,
     access_project_by_slug,
     access_require_project_role,
+    request_user,
 )
 from .api_errors import not_found
 from .models import Role
@@ -39,8 +40,8 @@ class SessionStartView(APIView):
         summary="Your own live sessions in a project, open ones first, newest first",
     )
     def get(self, request: Request, slug: str) -> Response:
-        project = access_project_by_slug(request.user, slug, min_role=Role.ANNOTATOR)
-        rows = sessions.session_list(project=project, owner=request.user)
+        project = access_project_by_slug(request_user(request), slug, min_role=Role.ANNOTATOR)
+        rows = sessions.session_list(project=project, owner=request_user(request))
         return Response(SessionSummarySerializer(rows, many=True).data)
 
     @extend_schema(
@@ -53,16 +54,16 @@ class SessionStartView(APIView):
         summary="Start a live multi-turn session in a project",
     )
     def post(self, request: Request, slug: str) -> Response:
-        project = access_project_by_slug(request.user, slug, min_role=Role.ANNOTATOR)
+        project = access_project_by_slug(request_user(request), slug, min_role=Role.ANNOTATOR)
         data = SessionStartSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         versions = None
         if "model_version_ids" in data.validated_data:
-            access_require_project_role(request.user, project, min_role=Role.RESEARCHER)
+            access_require_project_role(request_user(request), project, min_role=Role.RESEARCHER)
             versions = _enabled_versions(data.validated_data["model_version_ids"])
         conversation = sessions.session_start(
             project=project,
-            owner=request.user,
+            owner=request_user(request),
             system=data.validated_data["system"],
             model_versions=versions,
             candidates_per_turn=data.validated_data["candidates_per_turn"],
@@ -73,7 +74,7 @@ class SessionStartView(APIView):
 class SessionDetailView(APIView):
     @extend_schema(responses={200: SessionSerializer, 404: NO_ACCESS}, summary="Session state")
     def get(self, request: Request, session_id: int) -> Response:
-        conversation = access_conversation_by_id(request.user, session_id)
+        conversation = access_conversation_by_id(request_user(request), session_id)
         return _session_response(conversation)
 
 
@@ -86,7 +87,7 @@ class SessionTurnView(APIView):
     def post(self, request: Request, session_id: int) -> Response:
         data = UserTurnSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        conversation = access_conversation_by_id(request.user, session_id)
+        conversation = access_conversation_by_id(request_user(request), session_id)
         sessions.session_add_user_turn(
             conversation=conversation, content=data.validated_data["content"]
         )
@@ -103,7 +104,7 @@ class SessionCandidatesView(APIView):
     def post(self, request: Request, session_id: int, turn_id: int) -> Response:
         data = CandidatesAttachSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        conversation = access_conversation_by_id(request.user, session_id, as_owner=False)
+        conversation = access_conversation_by_id(request_user(request), session_id, as_owner=False)
         turn = conversation.turns.filter(pk=turn_id).first()
         if turn is None:
             return not_found(f"no turn {turn_id} in this session")
@@ -117,7 +118,7 @@ class SessionEndView(APIView):
         request=None, responses={200: SessionSerializer, 404: NO_ACCESS}, summary="End a session"
     )
     def post(self, request: Request, session_id: int) -> Response:
-        conversation = access_conversation_by_id(request.user, session_id)
+        conversation = access_conversation_by_id(request_user(request), session_id)
         return _session_response(sessions.session_end(conversation=conversation))
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import Count, OuterRef, Q, Subquery
 from django.db.models.functions import Substr
@@ -55,7 +55,7 @@ class SessionConflict(Exception):
 def session_start(
     *,
     project: Project,
-    owner: AbstractBaseUser,
+    owner: User,
     system: str = "",
     model_versions: Sequence[ModelVersion] | None = None,
     candidates_per_turn: int = 2,
@@ -141,6 +141,7 @@ def turn_attach_candidates(
     if len({c.content for c in candidates}) != len(candidates):
         # Identical candidates make a meaningless comparison; the generator must redraw.
         raise services.InvalidInput("candidates", "candidates must differ from each other")
+    assert turn.conversation_id is not None  # a turn always belongs to a conversation
     with transaction.atomic():
         conversation = Conversation.objects.select_for_update().get(pk=turn.conversation_id)
         _require_open(conversation)
@@ -416,7 +417,7 @@ def session_end(*, conversation: Conversation) -> Conversation:
 SESSION_LIST_LIMIT = 50
 
 
-def session_list(*, project: Project, owner: AbstractBaseUser) -> list[dict]:
+def session_list(*, project: Project, owner: User) -> list[dict]:
     """The owner's sessions in ``project``, open ones first, newest first (at most 50)."""
     first_message = (
         Message.objects.filter(conversation=OuterRef("pk"), role="user")

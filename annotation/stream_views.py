@@ -36,7 +36,7 @@ async def session_stream(request: HttpRequest, session_id: int) -> HttpResponseB
     Only the session's owner may stream it.
     """
     if request.method != "POST":
-        response = _error(405, f'Method "{request.method}" not allowed.')
+        response: HttpResponseBase = _error(405, f'Method "{request.method}" not allowed.')
         response["Allow"] = "POST"
         return response
     # On the ASGI handler the response is streamed on this event loop, so the model requests
@@ -70,8 +70,9 @@ def _open_turn(
     """Authenticate, parse, check access and create the turn's pair: one sync step."""
     api_request = Request(
         request,
-        parsers=[parser() for parser in api_settings.DEFAULT_PARSER_CLASSES],
-        authenticators=[auth() for auth in api_settings.DEFAULT_AUTHENTICATION_CLASSES],
+        # The stubs type these settings as dotted paths; APISettings imports the classes.
+        parsers=[parser() for parser in api_settings.DEFAULT_PARSER_CLASSES],  # type: ignore[operator]
+        authenticators=[auth() for auth in api_settings.DEFAULT_AUTHENTICATION_CLASSES],  # type: ignore[operator]
     )
     try:
         user = api_request.user

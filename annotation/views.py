@@ -10,7 +10,7 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from . import members, selectors, services
-from .access import access_assignment_by_id, user_role
+from .access import access_assignment_by_id, request_user, user_role
 from .serializers import (
     InviteAcceptSerializer,
     JudgmentCreateSerializer,
@@ -77,7 +77,7 @@ class LogoutView(APIView):
 class MeView(APIView):
     @extend_schema(responses={200: MeSerializer}, summary="The logged-in user")
     def get(self, request: Request) -> Response:
-        return Response(MeSerializer(_me(request.user)).data)
+        return Response(MeSerializer(_me(request_user(request))).data)
 
 
 class NextAssignmentView(APIView):
@@ -86,7 +86,7 @@ class NextAssignmentView(APIView):
         summary="Claim (or resume) the next pair to judge; null when the queue is empty",
     )
     def get(self, request: Request) -> Response:
-        assignment = services.assignment_claim_next(annotator=request.user)
+        assignment = services.assignment_claim_next(annotator=request_user(request))
         display = selectors.assignment_display(assignment) if assignment else None
         return Response({"assignment": assignment_data(display)})
 
@@ -97,7 +97,7 @@ def _submit(request: Request, assignment_id: int) -> services.SubmitResult:
     data.is_valid(raise_exception=True)
     # The service reads the assignment only if it is the caller's (AccessDenied otherwise).
     return services.judgment_submit_by_id(
-        annotator_id=request.user.pk, assignment_id=assignment_id, **data.validated_data
+        annotator_id=request_user(request).pk, assignment_id=assignment_id, **data.validated_data
     )
 
 
@@ -137,7 +137,7 @@ class SubmitAndNextView(APIView):
         data.is_valid(raise_exception=True)
         # The service reads the assignment only if it is the caller's (AccessDenied otherwise).
         result, following = services.judgment_submit_and_claim_next(
-            annotator=request.user, assignment_id=assignment_id, **data.validated_data
+            annotator=request_user(request), assignment_id=assignment_id, **data.validated_data
         )
         body = {
             "judgment": judgment_data(result.judgment),
@@ -155,10 +155,10 @@ class SkipView(APIView):
     def post(self, request: Request, assignment_id: int) -> Response:
         data = SkipSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        assignment = access_assignment_by_id(request.user, assignment_id)
+        assignment = access_assignment_by_id(request_user(request), assignment_id)
         services.assignment_skip(assignment=assignment, reason=data.validated_data["reason"])
         following = services.assignment_claim_next(
-            annotator=request.user, project_id=assignment.task.project_id
+            annotator=request_user(request), project_id=assignment.task.project_id
         )
         display = selectors.assignment_display(following) if following else None
         return Response({"assignment": assignment_data(display)})

@@ -20,7 +20,8 @@ from django.urls import get_resolver
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 django_asgi = get_asgi_application()  # sets Django up first
-django_wsgi = WSGIMiddleware(get_wsgi_application(), workers=settings.WEB_THREADS)
+# Django's WSGIHandler returns an HttpResponse, which iterates as bytes: a WSGI app at runtime.
+django_wsgi = WSGIMiddleware(get_wsgi_application(), workers=settings.WEB_THREADS)  # type: ignore[arg-type]
 native = re.compile("|".join(settings.ASGI_NATIVE_PATHS)) if settings.ASGI_NATIVE_PATHS else None
 
 

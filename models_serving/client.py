@@ -12,7 +12,7 @@ import random
 import ssl
 import time
 import weakref
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 
@@ -170,7 +170,7 @@ class ChatClient:
 
     async def stream(
         self, messages: Sequence[dict], *, params: SamplingParams, seed: int
-    ) -> AsyncIterator[str | StreamEnd]:
+    ) -> AsyncGenerator[str | StreamEnd, None]:
         """One candidate as the server generates it: text deltas, then one StreamEnd.
 
         Opening the request is retried like ``generate``; once the server has answered nothing
@@ -305,7 +305,8 @@ class ChatClient:
         started = time.monotonic()
         extra = {"logprobs": True} if self.config.supports_logprobs else {}
         with _typed_errors(self._where):
-            response = await self._client.chat.completions.create(
+            # The sampling params are spread from a plain dict, which no overload can check.
+            response = await self._client.chat.completions.create(  # type: ignore[call-overload]
                 model=self.config.model,
                 messages=list(messages),  # type: ignore[arg-type]
                 n=n,

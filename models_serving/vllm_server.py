@@ -16,6 +16,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import httpx
 
@@ -129,7 +130,8 @@ def probe(base_url: str, api_key: str = "") -> Probe:
             reply = client.get(f"{base_url.rstrip('/')}/models")
             if reply.status_code == 200:
                 data = reply.json().get("data")
-                model_ids = [m.get("id") for m in data if isinstance(m, dict)]
+                # The server's JSON, as read: ids are strings in the OpenAI model list.
+                model_ids = cast(list[str], [m.get("id") for m in data if isinstance(m, dict)])
         except (httpx.HTTPError, ValueError, AttributeError, TypeError):
             pass
     return Probe(health_ok, model_ids)

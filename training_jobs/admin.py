@@ -1,3 +1,5 @@
+from typing import cast
+
 from django import forms
 from django.contrib import admin
 
@@ -15,6 +17,7 @@ class TrainingJobForm(forms.ModelForm):
 
     def clean(self) -> dict:
         cleaned = super().clean()
+        assert cleaned is not None  # ModelForm.clean returns self.cleaned_data
         if "kind" in cleaned and "config" in cleaned:
             try:
                 cleaned["config"] = job_config_validate(
@@ -62,7 +65,8 @@ class TrainingJobAdmin(admin.ModelAdmin):
         "heartbeat_at",
         "finished_at",
     ]
-    readonly_fields = [f for f in fields if f not in TrainingJobForm.Meta.fields]
+    # fields above is a flat list of names (ModelAdmin's type also allows groups)
+    readonly_fields = [f for f in cast(list[str], fields) if f not in TrainingJobForm.Meta.fields]
     actions = ["requeue", "cancel"]
 
     def get_readonly_fields(self, request, obj=None):
@@ -105,6 +109,7 @@ class TrainingTriggerForm(forms.ModelForm):
 
     def clean(self) -> dict:
         cleaned = super().clean()
+        assert cleaned is not None  # ModelForm.clean returns self.cleaned_data
         if all(name in cleaned for name in triggers.EDITABLE):
             values = {name: cleaned[name] for name in triggers.EDITABLE}
             values["config"] = values["config"] or {}

@@ -1,3 +1,5 @@
+from typing import TYPE_CHECKING
+
 from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
 from rest_framework import serializers
 
@@ -5,6 +7,9 @@ from annotation.serializers import refuse_nul_in_json
 
 from .job_config import DPOConfigSerializer, RewardModelConfigSerializer
 from .models import TrainingJob, TrainingTrigger
+
+if TYPE_CHECKING:
+    from annotation.models import Project
 
 
 @extend_schema_field(
@@ -25,7 +30,9 @@ class TrainingJobCreateSerializer(serializers.Serializer):
 
 
 class TrainingJobSerializer(serializers.ModelSerializer):
-    project = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    project: "serializers.SlugRelatedField[Project]" = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True
+    )
 
     class Meta:
         model = TrainingJob
@@ -107,12 +114,16 @@ class TrainingTriggerWriteSerializer(serializers.Serializer):
 
 
 class TrainingTriggerSerializer(serializers.ModelSerializer):
-    project = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    project: "serializers.SlugRelatedField[Project]" = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True
+    )
     kinds = serializers.ListField(
         child=serializers.ChoiceField(choices=TrainingJob.Kind.choices), read_only=True
     )
     config = TrainingTriggerConfigField(read_only=True)
-    last_jobs = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
+    last_jobs: "serializers.PrimaryKeyRelatedField[TrainingJob]" = (
+        serializers.PrimaryKeyRelatedField(many=True, read_only=True)
+    )
 
     class Meta:
         model = TrainingTrigger

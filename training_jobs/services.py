@@ -10,9 +10,10 @@ import shutil
 import subprocess
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import cast
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -43,7 +44,7 @@ class TrainingError(Exception):
 def training_job_create(
     *,
     project: Project,
-    created_by: AbstractBaseUser | None,
+    created_by: User | None,
     config: dict,
     kind: str = TrainingJob.Kind.DPO,
     round: Round | None = None,
@@ -202,7 +203,8 @@ def _base_model(job: TrainingJob) -> str:
     if job.kind == TrainingJob.Kind.REWARD_MODEL:
         return str(settings.TRAINING_BASE_REWARD_MODEL)
     if job.round_id:
-        sampled = job.round.model_versions.filter(kind=ModelVersion.Kind.CHECKPOINT)
+        round_ = cast(Round, job.round)  # round_id is set
+        sampled = round_.model_versions.filter(kind=ModelVersion.Kind.CHECKPOINT)
         newest = sampled.order_by("-created_at", "-pk").first()
         if newest is not None and Path(newest.model_name).is_dir():
             return newest.model_name
@@ -338,7 +340,7 @@ def _register(job: TrainingJob) -> ModelVersion:
     """
     from models_serving.services import checkpoint_register
 
-    source = f"round {job.round.name}" if job.round_id else "all judgments"
+    source = f"round {cast(Round, job.round).name}" if job.round_id else "all judgments"
     return checkpoint_register(
         endpoint=registration_endpoint(),
         path=job.checkpoint_path,

@@ -4,7 +4,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotation.access import access_project_by_slug
+from annotation.access import access_project_by_slug, request_user
 from annotation.api_errors import conflict
 from annotation.models import Role
 
@@ -29,7 +29,7 @@ class TrainingJobListCreateView(APIView):
         summary="Training jobs of your projects, newest first (detail has history and log)",
     )
     def get(self, request: Request) -> Response:
-        jobs = training_jobs_visible_to(request.user)[:100]
+        jobs = training_jobs_visible_to(request_user(request))[:100]
         return Response(TrainingJobSummarySerializer(jobs, many=True).data)
 
     @extend_schema(
@@ -45,11 +45,11 @@ class TrainingJobListCreateView(APIView):
         data = TrainingJobCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         project = access_project_by_slug(
-            request.user, data.validated_data["project"], min_role=Role.RESEARCHER
+            request_user(request), data.validated_data["project"], min_role=Role.RESEARCHER
         )
         job = services.training_job_create(
             project=project,
-            created_by=request.user,
+            created_by=request_user(request),
             config=data.validated_data["config"],
             kind=data.validated_data["kind"],
         )
@@ -59,7 +59,7 @@ class TrainingJobListCreateView(APIView):
 class TrainingJobDetailView(APIView):
     @extend_schema(responses={200: TrainingJobSerializer}, summary="One training job")
     def get(self, request: Request, job_id: int) -> Response:
-        job = access_training_job_by_id(request.user, job_id)
+        job = access_training_job_by_id(request_user(request), job_id)
         return Response(TrainingJobSerializer(job).data)
 
 
@@ -73,7 +73,7 @@ class TrainingJobCancelView(APIView):
         summary="Cancel a queued or running job (researchers); its process is stopped",
     )
     def post(self, request: Request, job_id: int) -> Response:
-        job = access_training_job_by_id(request.user, job_id)
+        job = access_training_job_by_id(request_user(request), job_id)
         if not services.training_job_cancel(job=job):
             return conflict(f"training job {job_id} is already {job.status}")
         return Response(TrainingJobSerializer(job).data)
@@ -85,7 +85,7 @@ class TrainingTriggerListView(APIView):
         summary="The project's training triggers and what each last did (researchers)",
     )
     def get(self, request: Request, slug: str) -> Response:
-        project = access_project_by_slug(request.user, slug, min_role=Role.RESEARCHER)
+        project = access_project_by_slug(request_user(request), slug, min_role=Role.RESEARCHER)
         found = project.training_triggers.select_related("project").prefetch_related("last_jobs")
         return Response(TrainingTriggerSerializer(found, many=True).data)
 
@@ -98,11 +98,11 @@ class TrainingTriggerListView(APIView):
         summary="Train on a cron schedule or when a round closes, given enough new judgments",
     )
     def post(self, request: Request, slug: str) -> Response:
-        project = access_project_by_slug(request.user, slug, min_role=Role.RESEARCHER)
+        project = access_project_by_slug(request_user(request), slug, min_role=Role.RESEARCHER)
         data = TrainingTriggerWriteSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         trigger = triggers.trigger_create(
-            project=project, created_by=request.user, **data.validated_data
+            project=project, created_by=request_user(request), **data.validated_data
         )
         return Response(TrainingTriggerSerializer(trigger).data, status=status.HTTP_201_CREATED)
 
@@ -110,7 +110,7 @@ class TrainingTriggerListView(APIView):
 class TrainingTriggerDetailView(APIView):
     @extend_schema(responses={200: TrainingTriggerSerializer}, summary="One training trigger")
     def get(self, request: Request, trigger_id: int) -> Response:
-        trigger = access_training_trigger_by_id(request.user, trigger_id)
+        trigger = access_training_trigger_by_id(request_user(request), trigger_id)
         return Response(TrainingTriggerSerializer(trigger).data)
 
     @extend_schema(
@@ -122,7 +122,7 @@ class TrainingTriggerDetailView(APIView):
         summary="Change a trigger; its beat schedule follows (researchers)",
     )
     def patch(self, request: Request, trigger_id: int) -> Response:
-        trigger = access_training_trigger_by_id(request.user, trigger_id)
+        trigger = access_training_trigger_by_id(request_user(request), trigger_id)
         data = TrainingTriggerWriteSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         triggers.trigger_update(trigger=trigger, **data.validated_data)
@@ -130,7 +130,7 @@ class TrainingTriggerDetailView(APIView):
 
     @extend_schema(responses={204: None}, summary="Delete a trigger and its beat schedule")
     def delete(self, request: Request, trigger_id: int) -> Response:
-        trigger = access_training_trigger_by_id(request.user, trigger_id)
+        trigger = access_training_trigger_by_id(request_user(request), trigger_id)
         triggers.trigger_delete(trigger=trigger)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -142,6 +142,6 @@ class TrainingTriggerRunView(APIView):
         summary="Check a trigger now, enabled or not; last_result says what it did",
     )
     def post(self, request: Request, trigger_id: int) -> Response:
-        trigger = access_training_trigger_by_id(request.user, trigger_id)
+        trigger = access_training_trigger_by_id(request_user(request), trigger_id)
         checked = triggers.trigger_run(trigger_id=trigger.pk)
         return Response(TrainingTriggerSerializer(checked).data)

@@ -27,7 +27,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import peft
 from accelerate.utils import is_peft_model
@@ -276,7 +276,8 @@ class ArbiterDPOTrainer(DPOTrainer):
         other ranks read them from there; an in-memory dataset has none, so each rank would look
         in a temporary directory of its own and fail to find rank 0's file.
         """
-        shared = Path(self.args.output_dir) / SHARED_DATA_DIR
+        # trl_config always sets output_dir; TrainingArguments types it str | None.
+        shared = Path(self.args.output_dir) / SHARED_DATA_DIR  # type: ignore[arg-type]
         shared.mkdir(parents=True, exist_ok=True)
         rank = self.accelerator.process_index
         return dataset.flatten_indices(cache_file_name=str(shared / f"{name}-rank{rank}.arrow"))
@@ -321,7 +322,8 @@ def run_dpo(config: DPORecipeConfig, progress: ProgressFn | None = None) -> dict
         peft_config=lora_config(config),
         ref_logps_cache=ref_logps_cache(config, device, data_sha256),
     )
-    if len(trainer.train_dataset) == 0:
+    # the map-style Dataset given above, as prepared by the trainer
+    if len(cast(Dataset, trainer.train_dataset)) == 0:
         raise ValueError(f"every training prompt fills max_length={config.max_length}")
     lora = lora_summary(trainer)
     result = trainer.train()
@@ -337,7 +339,7 @@ def run_dpo(config: DPORecipeConfig, progress: ProgressFn | None = None) -> dict
         "loss_history": recorder.history,
         "data_rows": len(rows),
         "train_rows": len(train_rows),
-        "train_rows_used": len(trainer.train_dataset),
+        "train_rows_used": len(cast(Dataset, trainer.train_dataset)),
         "eval_rows": len(eval_rows),
         "eval_rows_used": len(eval_rows) - trainer.dropped_for_length.get("eval", 0),
         "rows_dropped_for_length": sum(trainer.dropped_for_length.values()),
@@ -419,8 +421,9 @@ def ref_logps_cache(config: DPORecipeConfig, device: str, data_sha256: str) -> R
 def lora_summary(trainer: DPOTrainer) -> dict[str, Any] | None:
     if not is_peft_model(trainer.model):
         return None
-    trainable, total = trainer.model.get_nb_trainable_parameters()
-    lora = trainer.model.peft_config["default"]
+    model = cast("peft.PeftModel", trainer.model)  # is_peft_model said so
+    trainable, total = model.get_nb_trainable_parameters()
+    lora = cast("peft.LoraConfig", model.peft_config["default"])  # what lora_config builds
     return {
         "r": lora.r,
         "alpha": lora.lora_alpha,
@@ -461,7 +464,8 @@ def save_policy(trainer: DPOTrainer, scratch_dir: Path) -> None:
         merged = model.merge_and_unload()
         merged.config.use_cache = True
         merged.save_pretrained(scratch_dir)
-        trainer.processing_class.save_pretrained(scratch_dir)
+        # processing_class is the tokenizer run_dpo passes; the stubs allow None.
+        trainer.processing_class.save_pretrained(scratch_dir)  # type: ignore[union-attr]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -20,7 +20,7 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -264,7 +264,13 @@ class BalancedRewardTrainer(RewardTrainer):
 
     def _set_signature_columns_if_needed(self) -> None:
         if self._signature_columns is None:
-            self._signature_columns = ["chosen_ids", "rejected_ids", "margin", "weight", "strength"]
+            self._signature_columns = [  # type: ignore[assignment]  # Trainer declares it None
+                "chosen_ids",
+                "rejected_ids",
+                "margin",
+                "weight",
+                "strength",
+            ]
 
     def compute_loss(
         self,
@@ -280,9 +286,10 @@ class BalancedRewardTrainer(RewardTrainer):
         margin = inputs.get("margin", 0.0)  # (B,) or a scalar
         per_pair = -F.logsigmoid(rewards_chosen - rewards_rejected - margin)  # (B,)
         loss = (weight * per_pair).mean()
-        if self.args.center_rewards_coefficient is not None:
+        # self.args is our RewardConfig; the stubs know it only as TrainingArguments.
+        if self.args.center_rewards_coefficient is not None:  # type: ignore[attr-defined]
             centring = torch.mean((rewards_chosen + rewards_rejected) ** 2)
-            loss = loss + self.args.center_rewards_coefficient * centring
+            loss = loss + self.args.center_rewards_coefficient * centring  # type: ignore[attr-defined]
         if not model.training:
             self._capture_eval_pairs(rewards_chosen, rewards_rejected, strength)
         return (loss, outputs) if return_outputs else loss
@@ -322,7 +329,8 @@ def run_reward(config: RewardRecipeConfig, progress: ProgressFn | None = None) -
         callbacks=[recorder],
         balance_prompts=config.balance_prompts,
     )
-    if len(trainer.train_dataset) == 0:
+    # the map-style Dataset given above, as prepared by the trainer
+    if len(cast(Dataset, trainer.train_dataset)) == 0:
         raise ValueError(f"every training pair is longer than max_length={config.max_length}")
     result = trainer.train()
     eval_loss = _evaluate(trainer) if eval_rows else None
@@ -342,7 +350,7 @@ def run_reward(config: RewardRecipeConfig, progress: ProgressFn | None = None) -
         "processes": trainer.accelerator.num_processes,
         "data_rows": len(rows),
         "train_rows": len(train_rows),
-        "train_rows_used": len(trainer.train_dataset),
+        "train_rows_used": len(cast(Dataset, trainer.train_dataset)),
         "train_prompts": len({prompt_key(row["prompt"]) for row in train_rows}),
         "eval_rows": len(eval_rows),
         "eval_rows_used": len(eval_rows) - dropped.get("eval", 0),

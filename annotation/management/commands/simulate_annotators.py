@@ -8,6 +8,7 @@ a reward model must recover.
 """
 
 import random
+from typing import cast
 
 import httpx
 from django.core.management.base import BaseCommand, CommandError
@@ -74,7 +75,7 @@ class Command(BaseCommand):
     def annotate(self, base: str, username: str, password: str, o: dict, rng) -> int:
         with httpx.Client(base_url=base, timeout=30) as client:
             client.get("/api/v1/auth/csrf/")
-            csrf = {"X-CSRFToken": client.cookies.get("csrftoken", "")}
+            csrf = {"X-CSRFToken": cast(str, client.cookies.get("csrftoken", ""))}
             login = client.post(
                 "/api/v1/auth/login/",
                 json={"username": username, "password": password},
@@ -82,7 +83,7 @@ class Command(BaseCommand):
             )
             if login.status_code != 200:
                 raise CommandError(f"{username} could not log in: {login.text[:200]}")
-            csrf = {"X-CSRFToken": client.cookies.get("csrftoken", "")}
+            csrf = {"X-CSRFToken": cast(str, client.cookies.get("csrftoken", ""))}
             assignment = client.get("/api/v1/assignments/next/").json()["assignment"]
             done = 0
             while assignment is not None and done < o["limit"]:
