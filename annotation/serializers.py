@@ -426,7 +426,8 @@ class TaskListQuerySerializer(serializers.Serializer):
         choices=["id", "-id", "created_at", "-created_at", "slots_taken", "-slots_taken"],
         default="id",
     )
-    offset = serializers.IntegerField(min_value=0, default=0)
+    # Postgres takes OFFSET as a bigint; anything past the last task is an empty page anyway.
+    offset = serializers.IntegerField(min_value=0, max_value=2**31 - 1, default=0)
     limit = serializers.IntegerField(min_value=1, max_value=200, default=50)
 
     def validate(self, attrs: dict) -> dict:

@@ -58,6 +58,9 @@ def test_filters_and_counts(project_and_client):
             "assignments__annotator__password__startswith",
         ),
         ("limit=100000", "limit"),
+        # Past a bigint Postgres refused the OFFSET (500, and the fuzzer's next requests in the
+        # same transaction then failed too); found by the schemathesis test.
+        (f"offset={2**63}", "offset"),
         ("interface=essay", "interface"),
     ],
 )
