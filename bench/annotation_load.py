@@ -2,8 +2,9 @@
 
 What is measured: closed-loop simulated annotators (each with its own API token and its own
 keep-alive connection, like a browser tab; they join 5 ms apart) at concurrency C = 1, 8, 32
-against the web server as docker-compose's `web` runs it (uvicorn serving `config.asgi:application`,
-`WEB_WORKERS` = 2 workers: the machine has 2 cores; DEBUG off) on Postgres. Two client modes:
+against the web server as docker-compose's `web` runs it (`python -m config.serve`: uvicorn
+serving `config.asgi:application`, `WEB_WORKERS` = 2 workers with a listening socket each:
+the machine has 2 cores; DEBUG off) on Postgres. Two client modes:
 
 - submit-and-next: `POST .../{id}/submit-and-next/`, one round trip per annotation (what the
   annotation UI does; the headline figures), and
@@ -207,8 +208,9 @@ def server_command(port: int) -> list[str]:
     if os.environ.get("BENCH_SERVER_CMD"):
         return shlex.split(os.environ["BENCH_SERVER_CMD"].format(port=port))
     return [
-        str(Path(PYTHON).parent / "uvicorn"),
-        "config.asgi:application",
+        PYTHON,
+        "-m",
+        "config.serve",
         "--host",
         "127.0.0.1",
         "--port",
@@ -223,7 +225,7 @@ def server_command(port: int) -> list[str]:
 
 @contextlib.contextmanager
 def server_running(env: dict[str, str], port: int) -> Iterator[subprocess.Popen]:
-    """Start uvicorn in its own process group; on any exit, stop the whole group."""
+    """Start the web server in its own process group; on any exit, stop the whole group."""
     proc = subprocess.Popen(server_command(port), cwd=ROOT, env=env, start_new_session=True)
     try:
         wait_healthy(f"http://127.0.0.1:{port}/healthz", proc)

@@ -5,7 +5,8 @@ What is measured:
 1. Overhead of the live SSE endpoint. The same requests are made at C = 1, 8 and 32
    concurrent annotators, (a) directly with the `openai` SDK against the model server, and
    (b) through Arbiter: `POST /api/v1/sessions/{id}/stream/` on the production server setup
-   (uvicorn serving `config.asgi:application`, 2 workers, DEBUG off, Postgres), which
+   (`python -m config.serve`: uvicorn serving `config.asgi:application`, 2 workers with a
+   listening socket each, DEBUG off, Postgres), which
    authenticates, opens a turn, draws the pair, streams both candidates as server-sent events,
    stores each when it finishes and ends with the `ready` event. One request is one live turn:
    K = 2 candidate streams with distinct seeds, `stream_options.include_usage`, the same
@@ -37,10 +38,12 @@ Run: `.venv/bin/python bench/generation_overhead.py [--quick]`. It drops and rec
 `arbiter_bench_generation` database on 127.0.0.1:5432 (user postgres; `--quick` empties it
 instead when it exists) and uses Redis db 13. `--quick` (under a minute) makes one request
 per annotator at C = 8 and 32,
-3 at C = 1, and generates a 4-prompt round; the full run (about 4 minutes) 10 / 4 / 2 per
+3 at C = 1, and generates a 4-prompt round; the full run (about 4 minutes) 10 / 4 / 4 per
 annotator with a warm-up request each, and a 16-prompt round. `--levels 1,8` and `--no-round`
-run a part. The last line printed is one JSON object of figures with `overhead_ratio_c32`
-and `round_completions_per_s`.
+run a part; `--turns N` makes N counted requests per annotator at every level (at C = 32 the
+turns run in lockstep, so each round of them is one sample of the opening burst). The last
+line printed is one JSON object of figures with `overhead_ratio_c32` and
+`round_completions_per_s`.
 """
 
 import argparse
@@ -57,7 +60,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -89,7 +92,7 @@ class Plan:
 def plan_for(quick: bool) -> Plan:
     if quick:
         return Plan({1: 3, 8: 1, 32: 1}, (), 32, 0.015, round_prompts=4)
-    return Plan({1: 10, 8: 4, 32: 2}, (1, 8, 32), 128, 0.02, round_prompts=16)
+    return Plan({1: 10, 8: 4, 32: 4}, (1, 8, 32), 128, 0.02, round_prompts=16)
 
 
 # --- the fake model server (its own process) -------------------------------------------------
@@ -503,6 +506,9 @@ def main() -> None:
     parser.add_argument("--upstream", choices=["fake", "tiny"], default="fake")
     parser.add_argument("--levels", default="1,8,32", help="concurrency levels, e.g. 1,8")
     parser.add_argument("--no-round", action="store_true", help="skip the round throughput")
+    parser.add_argument(
+        "--turns", type=int, help="counted requests per annotator at every level (steadier figures)"
+    )
     parser.add_argument("--serve-fake", type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument("--pace", type=float, default=0.02, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -510,6 +516,8 @@ def main() -> None:
         serve_fake(args.serve_fake, args.pace)
         return
     plan = plan_for(args.quick)
+    if args.turns:
+        plan = replace(plan, requests_per_annotator=dict.fromkeys(LEVELS, args.turns))
     levels = tuple(int(c) for c in args.levels.split(","))
     began = time.monotonic()
 
@@ -544,8 +552,15 @@ def main() -> None:
                 upstream_url, kind = embedded_url, "transformers-serve"
                 model = served_model_name(tiny_dir)
             annotators = seed_annotators(upstream_url, model, kind, max(levels), plan.sampling)
-            web_argv = [str(Path(PYTHON).parent / "uvicorn"), "config.asgi:application"]
-            web_argv += ["--host", "127.0.0.1", "--port", str(web_port)]
+            web_argv = [
+                PYTHON,
+                "-m",
+                "config.serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(web_port),
+            ]
             web_argv += ["--workers", str(SERVER_WORKERS), "--log-level", "warning"]
             web = start([*web_argv, "--no-access-log"], env, logs / "web.log")
             processes.append(web)

@@ -1,6 +1,6 @@
 """How fast the comparison page is usable after login, in real Chromium (issue 5: <= 500 ms).
 
-Against the production server setup of bench/annotation_load.py (uvicorn with two workers on
+Against the production server setup of bench/annotation_load.py (`config.serve` with two workers on
 Postgres, DEBUG off, the built SPA): an annotator signs in; the login call (a deliberate
 password-hash check) is timed on its own, and the clock for the target runs from its answer
 until the pair is on screen and the scale's first point is enabled, i.e. until a digit key

@@ -1,8 +1,10 @@
 import asyncio
 import subprocess
 import sys
+import threading
 
 from asgiref.testing import ApplicationCommunicator
+from django.http import HttpResponse
 
 import config.asgi
 
@@ -81,3 +83,46 @@ def test_a_web_process_starts_with_its_startup_objects_frozen_and_without_statsm
     frozen, statsmodels, pandas = done.stdout.split()
     assert int(frozen) > 50_000, "full collections would walk every startup object"
     assert (statsmodels, pandas) == ("False", "False"), "the quality report's imports leaked"
+
+
+def test_static_files_middleware_keeps_asgi_requests_on_the_event_loop(tmp_path):
+    # WhiteNoise's own middleware is sync only: on the ASGI handler (the live streams) Django
+    # ran it in a thread and the rest of the request back on the loop, hopping threads.
+    from django.test import RequestFactory
+
+    from config.middleware import StaticFilesMiddleware
+
+    (tmp_path / "note.txt").write_text("static text")
+    seen = []
+
+    async def downstream(request):
+        seen.append((request.path, threading.get_ident()))
+        return HttpResponse("from the view")
+
+    async def scenario():
+        middleware = StaticFilesMiddleware(downstream)
+        middleware.add_files(str(tmp_path), prefix="/extra/")
+        assert asyncio.iscoroutinefunction(middleware)
+        view = await middleware(RequestFactory().get("/api/v1/sessions/1/stream/"))
+        static = await middleware(RequestFactory().get("/extra/note.txt"))
+        return view, static, threading.get_ident()
+
+    view, static, loop_thread = asyncio.run(scenario())
+    assert view.content == b"from the view"
+    assert seen == [("/api/v1/sessions/1/stream/", loop_thread)]
+    assert static.status_code == 200
+    assert b"".join(static.streaming_content) == b"static text"
+
+
+def test_static_files_middleware_still_serves_sync_requests(tmp_path):
+    from django.test import RequestFactory
+
+    from config.middleware import StaticFilesMiddleware
+
+    (tmp_path / "note.txt").write_text("static text")
+    middleware = StaticFilesMiddleware(lambda request: HttpResponse("from the view"))
+    middleware.add_files(str(tmp_path), prefix="/extra/")
+    assert not asyncio.iscoroutinefunction(middleware)
+    assert middleware(RequestFactory().get("/elsewhere/")).content == b"from the view"
+    static = middleware(RequestFactory().get("/extra/note.txt"))
+    assert b"".join(static.streaming_content) == b"static text"

@@ -60,9 +60,15 @@ def test_web_runs_migrations_and_the_asgi_app():
     command = " ".join(_argv("web"))
     for name in re.findall(r"manage\.py (\w+)", command):
         assert name in get_commands(), f"manage.py has no command {name!r}"
-    target = re.search(r"uvicorn (\S+)", command).group(1)
-    module, attr = target.split(":")
+    # The server module (one socket per worker) and the ASGI app it serves.
+    server = re.search(r"python -m (\S+)", command).group(1)
+    serve = importlib.import_module(server)
+    module, attr = serve.APP.split(":")
     assert callable(getattr(importlib.import_module(module), attr))
+    workers = serve.parse_args(
+        command.split(server, 1)[1].replace("$${WEB_WORKERS:-2}", "2").split()
+    )
+    assert workers.host == "0.0.0.0" and workers.workers == 2
 
 
 def test_vllm_serves_the_model_the_app_requests():
