@@ -556,7 +556,7 @@ def summary(
         tasks=plan.tasks,
         seconds_per_level=plan.seconds,
         server_workers=SERVER_WORKERS,
-        server=" ".join(server_command(0)[:2]) + ", DEBUG off",
+        server=" ".join(Path(part).name for part in server_command(0)[:3]) + ", DEBUG off",
         cpus=os.cpu_count(),
         setup_s=round(setup_s, 1),
         busy_cores_before=round(busy_before, 2),

@@ -36,6 +36,7 @@ BACKLOG = 2048  # uvicorn's default
 STARTUP_GRACE_S = 20.0
 STARTUP_FAILURES_ALLOWED = 3
 GRACEFUL_STOP_S = 20.0
+SAME_SIGNAL_WAIT_S = 1.0
 
 log = logging.getLogger("arbiter.serve")
 
@@ -145,6 +146,11 @@ class Supervisor:
         return 0
 
     def stop_workers(self) -> None:
+        # Ctrl-C in a terminal reaches the whole process group: those workers are stopping
+        # already, and a second signal would make uvicorn skip its graceful shutdown.
+        deadline = time.monotonic() + SAME_SIGNAL_WAIT_S
+        for process in self.workers:
+            process.join(max(0.0, deadline - time.monotonic()))
         for process in self.workers:
             if process.is_alive() and process.pid:
                 os.kill(process.pid, signal.SIGTERM)  # uvicorn's graceful shutdown
