@@ -63,12 +63,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import annotation_load  # noqa: E402  (the web server command, as the load bench runs it)
+
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 DB = "arbiter_bench_generation"
 ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 REDIS_URL = "redis://127.0.0.1:6379/13"
-SERVER_WORKERS = 2
 LEVELS = (1, 8, 32)
 WARM_UP_TURNS = 8
 K = 2
@@ -552,17 +555,8 @@ def main() -> None:
                 upstream_url, kind = embedded_url, "transformers-serve"
                 model = served_model_name(tiny_dir)
             annotators = seed_annotators(upstream_url, model, kind, max(levels), plan.sampling)
-            web_argv = [
-                PYTHON,
-                "-m",
-                "config.serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(web_port),
-            ]
-            web_argv += ["--workers", str(SERVER_WORKERS), "--log-level", "warning"]
-            web = start([*web_argv, "--no-access-log"], env, logs / "web.log")
+            # The load bench's server command (BENCH_SERVER_CMD swaps it there and here).
+            web = start(annotation_load.server_command(web_port), env, logs / "web.log")
             processes.append(web)
             arbiter_url = f"http://127.0.0.1:{web_port}"
             wait_http(f"{arbiter_url}/healthz", web, logs / "web.log")
